@@ -1,0 +1,138 @@
+/*
+ * ringside — diagnostics.
+ *
+ * Misbehaviour is a state, not a crash. Every guest (driver) violation and
+ * every device-side error found at run time is reported here with a stable
+ * code; each code carries its class (who misbehaved) and the virtio spec
+ * section the rule comes from. A log counts reports per code, keeps the most
+ * recent messages, optionally prints them rate-limited to stderr, and can
+ * call a hook (the oracles and the recorder use it). Nothing here is fatal.
+ */
+#ifndef RINGSIDE_DIAG_H
+#define RINGSIDE_DIAG_H
+
+#include "ringside/base.h"
+
+/* Who misbehaved. Oracles report DEVICE and HOST codes as bugs; DRIVER codes
+ * are the hostile guest's and are never bugs of the device stack. */
+enum diag_class {
+	DIAG_CLASS_DRIVER = 0, /* the guest driver broke a rule */
+	DIAG_CLASS_DEVICE = 1, /* a device model broke a rule (a bug) */
+	DIAG_CLASS_HOST = 2,   /* host-side failure: backend I/O error, OOM */
+};
+
+/* Stable codes. Append only: numbers appear in traces and test expectations. */
+enum diag_code {
+	DIAG_NONE = 0,
+	/* guest memory arena */
+	DIAG_GM_OUT_OF_RANGE,     /* DMA outside every RAM region or across two */
+	DIAG_GM_WRAP,             /* gpa + len wraps at 2^64 */
+	DIAG_GM_MMIO_DMA,         /* DMA lands on an MMIO region */
+	/* virtqueue engine */
+	DIAG_VQ_SIZE,             /* queue size zero, not a power of 2 (split) or above max */
+	DIAG_VQ_RING_ADDR,        /* ring area misaligned or not in RAM */
+	DIAG_VQ_AVAIL_JUMP,       /* avail idx moved by more than the queue size */
+	DIAG_VQ_HEAD_RANGE,       /* head index >= queue size */
+	DIAG_VQ_NEXT_RANGE,       /* next index >= queue (or indirect table) size */
+	DIAG_VQ_LOOP,             /* chain longer than the queue size: loop */
+	DIAG_VQ_INDIRECT_LEN,     /* indirect table len 0, not a multiple of 16, too big */
+	DIAG_VQ_INDIRECT_NESTED,  /* indirect descriptor inside an indirect table */
+	DIAG_VQ_INDIRECT_NEXT,    /* INDIRECT together with NEXT */
+	DIAG_VQ_INDIRECT_FEATURE, /* INDIRECT used but VIRTIO_F_INDIRECT_DESC not negotiated */
+	DIAG_VQ_WRITE_ORDER,      /* device-readable descriptor after a device-writable one */
+	DIAG_VQ_LEN_OVERFLOW,     /* chain length sum exceeds 32 bits */
+	DIAG_VQ_DESC_ADDR,        /* buffer outside guest RAM */
+	DIAG_VQ_BUFFER_ID,        /* buffer id (split head, packed id) already in flight */
+	DIAG_VQ_BROKEN,           /* queue used after it was marked broken */
+	DIAG_VQ_USED_LEN,         /* DEVICE: used len larger than the writable space */
+	DIAG_VQ_PUSH_INVALID,     /* DEVICE: completing a chain that is not in flight */
+	/* device core */
+	DIAG_STATUS_CLEAR,        /* driver cleared a status bit without reset */
+	DIAG_STATUS_ORDER,        /* status bits set out of order */
+	DIAG_STATUS_NEEDS_RESET,  /* driver wrote DEVICE_NEEDS_RESET */
+	DIAG_FEATURES_NOT_OFFERED,/* driver accepted a feature the device did not offer */
+	DIAG_FEATURES_VERSION_1,  /* modern interface without VIRTIO_F_VERSION_1 */
+	DIAG_FEATURES_LATE,       /* features written after FEATURES_OK */
+	DIAG_FEATURES_INVALID,    /* device-specific feature dependency broken */
+	DIAG_CONFIG_WIDTH,        /* config field accessed with the wrong width/alignment */
+	DIAG_CONFIG_RANGE,        /* config access beyond the config space */
+	DIAG_CONFIG_READONLY,     /* write to a read-only config field */
+	DIAG_QUEUE_SELECT,        /* queue index out of range */
+	DIAG_QUEUE_SIZE,          /* queue size rejected */
+	DIAG_QUEUE_ENABLED,       /* queue register changed while the queue is enabled */
+	DIAG_QUEUE_NOT_READY,     /* notify for a queue that is not enabled */
+	DIAG_NOTIFY_EARLY,        /* notify before DRIVER_OK */
+	DIAG_MSIX_VECTOR,         /* MSI-X vector out of range */
+	DIAG_NEEDS_RESET,         /* device entered DEVICE_NEEDS_RESET */
+	DIAG_DEVICE_ERROR,        /* DEVICE: a device model reported an internal error */
+	DIAG_BACKEND_ERROR,       /* HOST: backend I/O failed */
+	/* transports and machine */
+	DIAG_REG_WIDTH,           /* register accessed with an unsupported width */
+	DIAG_REG_ALIGN,           /* register access not naturally aligned */
+	DIAG_REG_UNKNOWN,         /* access to an undefined register offset */
+	DIAG_REG_READONLY,        /* write to a read-only register */
+	DIAG_LEGACY_PFN,          /* legacy queue PFN places the ring outside RAM */
+	DIAG_MMIO_PAGE_SIZE,      /* MMIO v1 GuestPageSize not a power of two */
+	DIAG_PCI_CFG,             /* malformed PCI configuration access */
+	DIAG_PCI_BAR,             /* BAR placed over another range or outside the bus */
+	DIAG_MSIX_TABLE,          /* malformed MSI-X table or PBA access */
+	DIAG_IO_UNMAPPED,         /* access to an unmapped port or address */
+	DIAG__COUNT
+};
+
+struct diag_entry {
+	enum diag_code code;
+	char source[24];  /* device or module name */
+	char msg[160];    /* formatted text, spec section first */
+};
+
+#define DIAG_KEEP 16 /* recent entries kept per log */
+
+typedef void (*diag_hook_fn)(void *ctx, const struct diag_entry *e);
+
+struct diag_log {
+	uint32_t count[DIAG__COUNT];
+	uint64_t total;
+	struct diag_entry recent[DIAG_KEEP];
+	unsigned recent_head;   /* next slot in recent[] */
+	char source[24];        /* copied into every entry */
+	diag_hook_fn hook;
+	void *hook_ctx;
+};
+
+/* Initialise a log; source names the reporter (e.g. "blk0"). */
+void diag_init(struct diag_log *log, const char *source);
+
+/* Forget counts and recent entries; keeps source and hook. */
+void diag_clear(struct diag_log *log);
+
+/*
+ * Report a diagnostic. log may be NULL (the report is then dropped). The
+ * message is prefixed with the code's spec section. Prints to stderr only when
+ * diag_set_verbosity() > 0, at most 8 lines per code per log, then a single
+ * "further reports suppressed" line. Never fails, never aborts.
+ */
+void diag_report(struct diag_log *log, enum diag_code code, const char *fmt, ...)
+	RS_PRINTF(3, 4);
+
+/* 0: silent (default, library use); 1: rate-limited stderr; 2: every report. */
+void diag_set_verbosity(int level);
+int diag_verbosity(void);
+
+/* Code metadata: short name ("VQ_LOOP"), class, and the spec section the rule
+ * comes from (e.g. "virtio-v1.2 2.7.5.3.1"); "" where the rule is ours. */
+const char *diag_name(enum diag_code code);
+enum diag_class diag_class_of(enum diag_code code);
+const char *diag_spec(enum diag_code code);
+
+/* Count of reports with the given code, or of all codes of one class. */
+static inline uint32_t diag_count(const struct diag_log *log, enum diag_code code)
+{
+	return (unsigned)code < DIAG__COUNT ? log->count[code] : 0;
+}
+uint64_t diag_count_class(const struct diag_log *log, enum diag_class cls);
+
+/* Most recent entry, or NULL if none was reported. */
+const struct diag_entry *diag_last(const struct diag_log *log);
+
+#endif

@@ -1,0 +1,202 @@
+/*
+ * ringside — guest-side reference driver (gdrv).
+ *
+ * Drives any device over any transport the way a real guest driver does:
+ * through the register interface (port I/O, MMIO, PCI conf1) and rings laid
+ * out in guest memory. Its core uses no libc (only <stdint.h>, <stddef.h>,
+ * <stdbool.h> and compiler builtins), so the same code links into
+ * freestanding test-guest firmware; register and memory access go through
+ * struct gdrv_io, which in-process tests implement over a struct machine.
+ *
+ * The driver is not hostile: it follows the spec, so tests can tell device
+ * bugs from driver bugs. It keeps all its bookkeeping in fixed-size arrays.
+ */
+#ifndef RINGSIDE_GUEST_H
+#define RINGSIDE_GUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct gdrv_io {
+	void *ctx;
+	uint32_t (*pio_read)(void *ctx, uint16_t port, unsigned size);
+	void (*pio_write)(void *ctx, uint16_t port, unsigned size, uint32_t val);
+	uint64_t (*mmio_read)(void *ctx, uint64_t addr, unsigned size);
+	void (*mmio_write)(void *ctx, uint64_t addr, unsigned size, uint64_t val);
+	void (*mem_read)(void *ctx, uint64_t gpa, void *buf, size_t len);
+	void (*mem_write)(void *ctx, uint64_t gpa, const void *buf, size_t len);
+};
+
+/* Bump allocator over a guest-physical range the driver may use for rings,
+ * indirect tables and buffers. */
+struct gdrv_mem {
+	uint64_t next, end;
+};
+
+/* Returns a gpa aligned to align (power of two) with len bytes, zeroed
+ * through io, or 0 when the range is exhausted. */
+uint64_t gdrv_alloc(const struct gdrv_io *io, struct gdrv_mem *mem, uint64_t len, uint64_t align);
+
+enum gdrv_transport {
+	GDRV_PCI_LEGACY = 0,
+	GDRV_PCI_MODERN = 1,
+	GDRV_MMIO_V1 = 2,
+	GDRV_MMIO_V2 = 3,
+};
+
+#define GDRV_MAX_QUEUES 8
+#define GDRV_MAX_QSIZE 256   /* the driver never uses a larger queue */
+#define GDRV_MAX_VECTORS 16
+
+/* What a PCI scan found in one slot. */
+struct gdrv_pci_info {
+	unsigned slot;
+	uint16_t vendor, device;
+	uint16_t virtio_id;        /* from the device ID (transitional table or 0x1040+id) */
+	bool has_legacy;           /* I/O BAR 0 present */
+	bool has_modern;           /* common/notify/isr/device capabilities found */
+	uint64_t bar[6];           /* decoded BAR base addresses (I/O: port) */
+	/* modern capability locations: absolute addresses */
+	uint64_t common, notify, isr, devcfg;
+	uint32_t notify_mult;
+	uint8_t pcicfg_cap;        /* config offset of the PCI cfg access cap, 0 if none */
+	uint8_t msix_cap;          /* config offset of the MSI-X capability, 0 if none */
+	uint16_t msix_size;        /* table entries */
+	uint64_t msix_table, msix_pba;
+	uint8_t irq_line;
+};
+
+struct gdrv_buf {
+	uint64_t gpa;
+	uint32_t len;
+};
+
+struct gdrv_dev;
+
+struct gdrv_vq {
+	struct gdrv_dev *dev;
+	unsigned idx;
+	uint16_t num;
+	bool packed;
+	bool event_idx;
+	uint64_t desc, avail, used;     /* split: rings; packed: desc, driver, device areas */
+	uint64_t notify_addr;           /* modern PCI / MMIO: address to write */
+	/* descriptor bookkeeping */
+	uint16_t free_head, num_free;
+	uint16_t next[GDRV_MAX_QSIZE];  /* split free list / packed id free list */
+	uint16_t chain_len[GDRV_MAX_QSIZE]; /* descriptors used by chain with this head/id */
+	uint64_t token[GDRV_MAX_QSIZE];
+	uint64_t indirect[GDRV_MAX_QSIZE]; /* gpa of the indirect table per head/id, 0 if none */
+	/* split */
+	uint16_t avail_idx, last_used;
+	uint16_t kicked_avail;          /* avail idx at last notify decision */
+	/* packed */
+	uint16_t next_avail;            /* next ring slot */
+	bool avail_wrap;
+	uint16_t next_used;
+	bool used_wrap;
+	/* stats */
+	uint32_t kicks, kicks_suppressed;
+};
+
+struct gdrv_dev {
+	const struct gdrv_io *io;
+	struct gdrv_mem *mem;
+	enum gdrv_transport transport;
+	uint16_t device_id;
+	struct gdrv_pci_info pci;       /* PCI transports */
+	uint64_t mmio_base;             /* MMIO transports */
+	uint64_t features;              /* negotiated */
+	bool msix;                      /* MSI-X enabled */
+	unsigned nqueues;               /* queues set up */
+	struct gdrv_vq vq[GDRV_MAX_QUEUES];
+};
+
+/* conf1 accesses. */
+uint32_t gdrv_pci_cfg_read(const struct gdrv_io *io, unsigned slot, unsigned off, unsigned size);
+void gdrv_pci_cfg_write(const struct gdrv_io *io, unsigned slot, unsigned off, unsigned size,
+			uint32_t val);
+
+/*
+ * Scan bus 0 for virtio functions (vendor 0x1af4). Fills up to max entries
+ * of out, in slot order; returns how many were found. Reads BARs (enabling
+ * I/O, memory and bus-master decode) and walks the capability list.
+ */
+unsigned gdrv_pci_scan(const struct gdrv_io *io, struct gdrv_pci_info *out, unsigned max);
+
+/* Open a PCI function over its legacy (use_legacy) or modern interface.
+ * Returns 0, or -1 when that interface is absent. */
+int gdrv_open_pci(struct gdrv_dev *d, const struct gdrv_io *io, struct gdrv_mem *mem,
+		  const struct gdrv_pci_info *info, bool use_legacy);
+
+/* Open a virtio-mmio device at base (checks magic, version 1 or 2, device
+ * ID != 0). Returns 0 or -1. */
+int gdrv_open_mmio(struct gdrv_dev *d, const struct gdrv_io *io, struct gdrv_mem *mem,
+		   uint64_t base);
+
+/*
+ * Reset, ACKNOWLEDGE, DRIVER, negotiate (offered & want; VERSION_1 added on
+ * modern interfaces), FEATURES_OK and check it stuck (modern). Returns 0,
+ * or -1 (device refused: status FAILED set).
+ */
+int gdrv_init(struct gdrv_dev *d, uint64_t want);
+
+/* Offered features as the interface shows them (legacy: low 32 bits). */
+uint64_t gdrv_device_features(struct gdrv_dev *d);
+
+/*
+ * Enable MSI-X: table entry i gets address addr and data data_base + i,
+ * vectors: config -> 0, queue q -> q + 1 (clipped to the table size). Call
+ * after gdrv_init, before gdrv_setup_vq. Returns 0 or -1 (no MSI-X).
+ */
+int gdrv_enable_msix(struct gdrv_dev *d, uint64_t addr, uint32_t data_base);
+
+/* Set up queue q with up to size entries (clipped to the device maximum and
+ * GDRV_MAX_QSIZE; packed when RING_PACKED was negotiated). Returns 0 or -1. */
+int gdrv_setup_vq(struct gdrv_dev *d, unsigned q, uint16_t size);
+
+/* Set DRIVER_OK. */
+void gdrv_driver_ok(struct gdrv_dev *d);
+
+/* Full reset (status 0) and wait for it to read back 0. */
+void gdrv_reset(struct gdrv_dev *d);
+
+uint8_t gdrv_get_status(struct gdrv_dev *d);
+void gdrv_set_status(struct gdrv_dev *d, uint8_t status);
+
+/*
+ * Make a chain available: nout device-readable buffers then nin
+ * device-writable ones, with token returned at completion. indirect: put
+ * the chain in an indirect table (needs INDIRECT_DESC). Returns 0, or -1
+ * when the queue is full or the chain does not fit.
+ */
+int gdrv_submit(struct gdrv_vq *vq, const struct gdrv_buf *bufs, unsigned nout, unsigned nin,
+		uint64_t token, bool indirect);
+
+/* Notify the device unless it suppressed notifications (NO_NOTIFY flag,
+ * avail_event, or packed device event structure). Returns true if it
+ * notified. */
+bool gdrv_kick(struct gdrv_vq *vq);
+
+/* Collect one completion: 1 with *token and *len, 0 when none. */
+int gdrv_get_used(struct gdrv_vq *vq, uint64_t *token, uint32_t *len);
+
+/* Ask for (enable) or suppress interrupts on this queue (split flags or
+ * used_event; packed driver event structure). */
+void gdrv_set_interrupts(struct gdrv_vq *vq, bool enable);
+
+/* Read (and thereby acknowledge) the ISR; MMIO: read InterruptStatus and
+ * write InterruptACK. */
+uint8_t gdrv_ack_isr(struct gdrv_dev *d);
+
+/* Device config access at off. Modern: retries until config_generation is
+ * stable. */
+uint64_t gdrv_config_read(struct gdrv_dev *d, unsigned off, unsigned size);
+void gdrv_config_write(struct gdrv_dev *d, unsigned off, unsigned size, uint64_t val);
+uint32_t gdrv_config_generation(struct gdrv_dev *d);
+
+/* Highest queue size the device offers for q (0: queue absent). */
+uint16_t gdrv_queue_max(struct gdrv_dev *d, unsigned q);
+
+#endif
