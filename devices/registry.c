@@ -58,7 +58,7 @@ static int build_one(struct machine *m, struct mspec_dev *sd, unsigned i, char *
 		return -EINVAL;
 	}
 	snprintf(name, sizeof name, "%s%u", ops->name, i);
-	r = vdev_create(ops, &m->gm, name, &sd->args, &d, inner, sizeof inner);
+	r = vdev_create_ex(ops, &m->gm, m->world, i, name, &sd->args, &d, inner, sizeof inner);
 	if (r < 0) {
 		snprintf(err, errlen, "machine spec: device %u (%s): %s", i + 1, sd->device, inner);
 		return r;
@@ -115,11 +115,16 @@ static int build_one(struct machine *m, struct mspec_dev *sd, unsigned i, char *
 		return r;
 	}
 	m->devs[i] = d;
-	m->ndevs = i + 1;
 	return 0;
 }
 
 int rs_machine_new(const char *spec, struct machine **out, char *err, size_t errlen)
+{
+	return rs_machine_new_world(spec, NULL, out, err, errlen);
+}
+
+int rs_machine_new_world(const char *spec, struct world *world, struct machine **out, char *err,
+			 size_t errlen)
 {
 	struct mspec *s = calloc(1, sizeof *s);
 	struct machine *m = NULL;
@@ -147,18 +152,37 @@ int rs_machine_new(const char *spec, struct machine **out, char *err, size_t err
 		m = NULL;
 		goto fail;
 	}
-	for (unsigned i = 0; i < s->ndev; i++) {
-		r = build_one(m, &s->dev[i], i, err, errlen);
-		if (r < 0)
-			goto fail;
+	m->world = world ? world : world_live_new();
+	if (!m->world) {
+		snprintf(err, errlen, "out of memory");
+		r = -ENOMEM;
+		goto fail;
 	}
+	/* Two passes: devices the spec places explicitly (slot=, addr=) first,
+	 * so a device placed automatically never takes a place named later in
+	 * the spec. Device indices stay in spec order. */
+	for (unsigned pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < s->ndev; i++) {
+			const struct mspec_dev *sd = &s->dev[i];
+			bool placed = sd->slot >= 0 || sd->addr != 0;
+			if (placed != (pass == 0))
+				continue;
+			r = build_one(m, &s->dev[i], i, err, errlen);
+			if (r < 0)
+				goto fail;
+		}
+	}
+	m->ndevs = s->ndev;
 	mspec_format(s, m->spec, sizeof m->spec);
 	free(s);
 	*out = m;
 	return 0;
 fail:
 	if (m) {
+		struct world *w = m->world;
 		machine_destroy(m);
+		if (w && w != world)
+			world_destroy(w);
 		free(m);
 	}
 	free(s);
@@ -169,6 +193,30 @@ void rs_machine_free(struct machine *m)
 {
 	if (!m)
 		return;
+	struct world *w = m->world;
 	machine_destroy(m);
+	world_destroy(w);
 	free(m);
+}
+
+int rs_machine_poll_events(struct machine *m, unsigned max)
+{
+	struct world_event ev;
+	unsigned n = 0;
+
+	if (!m->world)
+		return 0;
+	while (n < max && world_next_event(m->world, &ev) == 1) {
+		n++;
+		if (ev.dev >= m->ndevs) {
+			diag_report(&m->log, DIAG_DEVICE_ERROR,
+				    "host event kind %d for device %u: no such device", ev.kind,
+				    ev.dev);
+			continue;
+		}
+		struct vdev *d = m->devs[ev.dev];
+		if (d->ops->host_event)
+			d->ops->host_event(d, &ev);
+	}
+	return (int)n;
 }

@@ -48,7 +48,10 @@ static inline void vq_inflight_clear(struct vq *vq, uint16_t id)
 }
 
 /* Layout-specific halves; vq.c checks ready/broken before calling them and
- * keeps the stats. */
+ * keeps the stats. A layout pop rejects a buffer id already in flight
+ * (DIAG_VQ_BUFFER_ID) and marks the id it returns in flight; vq.c counts
+ * vq->inflight and clears the mark when the chain is pushed (layout push and
+ * push_batch only write the ring). */
 int vq_split_pop(struct vq *vq, struct vq_chain *c);
 int vq_split_push(struct vq *vq, const struct vq_chain *c, uint32_t len);
 /* IN_ORDER batch: one used entry for the last chain, used idx += n. */

@@ -15,6 +15,7 @@ PACKAGES=(
 	afl++                            # AFL++ (afl-clang-fast)
 	libzstd-dev                      # trace compression
 	libunicorn-dev                   # recorder without /dev/kvm
+	libslirp-dev                     # user-mode networking backend for net
 	zstd zip python3
 )
 

@@ -33,7 +33,8 @@ enum diag_code {
 	DIAG_VQ_RING_ADDR,        /* ring area misaligned or not in RAM */
 	DIAG_VQ_AVAIL_JUMP,       /* avail idx moved by more than the queue size */
 	DIAG_VQ_HEAD_RANGE,       /* head index >= queue size */
-	DIAG_VQ_NEXT_RANGE,       /* next index >= queue (or indirect table) size */
+	DIAG_VQ_NEXT_RANGE,       /* next index >= queue (or indirect table) size; packed:
+				   * NEXT into a descriptor not made available */
 	DIAG_VQ_LOOP,             /* chain longer than the queue size: loop */
 	DIAG_VQ_INDIRECT_LEN,     /* indirect table len 0, not a multiple of 16, too big */
 	DIAG_VQ_INDIRECT_NESTED,  /* indirect descriptor inside an indirect table */
@@ -42,7 +43,8 @@ enum diag_code {
 	DIAG_VQ_WRITE_ORDER,      /* device-readable descriptor after a device-writable one */
 	DIAG_VQ_LEN_OVERFLOW,     /* chain length sum exceeds 32 bits */
 	DIAG_VQ_DESC_ADDR,        /* buffer outside guest RAM */
-	DIAG_VQ_BUFFER_ID,        /* buffer id (split head, packed id) already in flight */
+	DIAG_VQ_BUFFER_ID,        /* buffer id (split head, packed id) already in flight,
+				   * or (packed) id >= queue size */
 	DIAG_VQ_BROKEN,           /* queue used after it was marked broken */
 	DIAG_VQ_USED_LEN,         /* DEVICE: used len larger than the writable space */
 	DIAG_VQ_PUSH_INVALID,     /* DEVICE: completing a chain that is not in flight */

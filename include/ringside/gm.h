@@ -54,7 +54,9 @@ struct gm;
  *
  * `host` always points at the backing memory of [gpa, gpa+len), already
  * bounds-checked and inside one RAM region. Callbacks return 0 or -errno;
- * a failing read leaves dst zero-filled by the arena.
+ * a failing read leaves dst zero-filled by the arena. After a successful
+ * read through a source other than gm_source_plain the arena marks the range
+ * dirty, since such a source may fill the backing memory (lazy DMA).
  */
 struct gm_source_ops {
 	const char *name;
@@ -82,7 +84,7 @@ typedef void (*gm_tap_fn)(void *ctx, enum gm_access dir, uint64_t gpa, const voi
 struct gm_stats {
 	uint64_t reads, writes;        /* successful device-side accesses */
 	uint64_t read_bytes, write_bytes;
-	uint64_t faults;               /* device-side accesses rejected (range, wrap) */
+	uint64_t faults;               /* device-side accesses rejected (range, wrap, MMIO) */
 	uint64_t mmio_dma;             /* device-side accesses that hit an MMIO region */
 };
 
@@ -114,7 +116,7 @@ void gm_destroy(struct gm *gm);
  * Add a RAM region. host == NULL: the arena allocates zeroed backing memory
  * (mmap, so untouched pages cost nothing). Otherwise the caller owns host
  * (size bytes) and must keep it alive.
- * Returns 0, -EINVAL (size 0, wraps, or not page aligned), -EEXIST (overlaps
+ * Returns 0, -EINVAL (size 0, reaches 2^64, or not page aligned), -EEXIST (overlaps
  * another region), -ENOSPC (GM_MAX_REGIONS reached), -ENOMEM.
  */
 int gm_add_ram(struct gm *gm, uint64_t gpa, uint64_t size, void *host, const char *name);
@@ -151,7 +153,8 @@ int gm_read(struct gm *gm, uint64_t gpa, void *dst, size_t len);
 int gm_write(struct gm *gm, uint64_t gpa, const void *src, size_t len);
 
 /* Convenience fixed-width little-endian device-side accessors. On failure
- * the read ones store 0 in *v and return -EFAULT. */
+ * the read ones store 0 in *v and return what gm_read returned (-EFAULT or
+ * the source's error). */
 int gm_read16(struct gm *gm, uint64_t gpa, uint16_t *v);
 int gm_read32(struct gm *gm, uint64_t gpa, uint32_t *v);
 int gm_read64(struct gm *gm, uint64_t gpa, uint64_t *v);
@@ -171,17 +174,21 @@ void *gm_ptr(struct gm *gm, uint64_t gpa, size_t len, unsigned access);
 int gm_guest_read(struct gm *gm, uint64_t gpa, void *dst, size_t len);
 int gm_guest_write(struct gm *gm, uint64_t gpa, const void *src, size_t len);
 
-/* Host pointer for the guest side (e.g. KVM's view), no source or tap. */
+/* Host pointer for the guest side (e.g. KVM's view), no source or tap, NULL
+ * if the range is not inside one RAM region. Not dirty-tracked: callers that
+ * write through it call gm_mark_dirty. */
 void *gm_guest_ptr(struct gm *gm, uint64_t gpa, size_t len);
 
-/* Mark [gpa, gpa+len) dirty (for writers that bypass the arena, e.g. KVM). */
+/* Mark [gpa, gpa+len) dirty (for writers that bypass the arena, e.g. KVM).
+ * The range may span regions; parts outside RAM are ignored. */
 void gm_mark_dirty(struct gm *gm, uint64_t gpa, uint64_t len);
 
 /* Zero every dirty RAM page and clear the dirty set; calls the source's
  * reset. Cost is proportional to the number of dirty pages. */
 void gm_dirty_reset(struct gm *gm);
 
-/* Number of dirty pages; gpa of the i-th dirty page (i < count). */
+/* Number of dirty pages; gpa of the i-th dirty page in first-touch order
+ * (i < count; UINT64_MAX otherwise). */
 uint64_t gm_dirty_count(const struct gm *gm);
 uint64_t gm_dirty_page_gpa(const struct gm *gm, uint64_t i);
 

@@ -93,6 +93,7 @@ struct machine_part {
 
 struct machine {
 	struct gm gm;
+	struct world *world;        /* set by the builder; NULL in bare machines */
 	struct diag_log log;        /* machine-level diagnostics (unmapped I/O, PCI) */
 	uint64_t mem_size;
 	struct io_map pio, mmio;

@@ -20,6 +20,7 @@ enum mspec_transport {
 	MSPEC__COUNT
 };
 
+/* "pci", "pci-modern", ...; NULL for a value outside the enum. */
 const char *mspec_transport_name(enum mspec_transport t);
 
 #define MSPEC_MAX_DEVICES 24
@@ -48,8 +49,9 @@ struct mspec {
  * Parse a spec. Tokens are separated by spaces. Returns 0, or -EINVAL with a
  * single line in err naming the token and what is wrong (unknown transport,
  * bad size, bad number, duplicate slot, overlapping or misaligned mmio
- * address, too many devices, option repeated, spec too long).
- * Device names are not checked here (the builder knows the device table).
+ * address, too many devices, option repeated, spec too long). On error *out
+ * holds the empty spec. text NULL is the empty spec. Device names are only
+ * checked for spelling here (the builder knows the device table).
  */
 int mspec_parse(const char *text, struct mspec *out, char *err, size_t errlen);
 

@@ -8,6 +8,7 @@
 #include "ringside/mspec.h"
 #include "ringside/transport.h"
 #include "ringside/vdev.h"
+#include "ringside/world.h"
 
 /* The device table: every model a machine spec can name, in one explicit
  * static list (no constructor registration). NULL-terminated. */
@@ -24,6 +25,16 @@ const struct vdev_ops *rs_device_find(const char *name);
  * left allocated on failure.
  */
 int rs_machine_new(const char *spec, struct machine **out, char *err, size_t errlen);
+/* The same with a given world (record, replay, fuzz), which the machine then
+ * owns (rs_machine_free destroys it; on failure the caller keeps it). */
+int rs_machine_new_world(const char *spec, struct world *world, struct machine **out, char *err,
+			 size_t errlen);
+/* Destroy the machine, its devices and its world. NULL is fine. */
 void rs_machine_free(struct machine *m);
+
+/* Deliver up to max queued host events (world_next_event) to their devices'
+ * host_event ops. Returns the number delivered. Events naming no device are
+ * reported on m->log and dropped. */
+int rs_machine_poll_events(struct machine *m, unsigned max);
 
 #endif

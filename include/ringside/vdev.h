@@ -19,6 +19,7 @@
 #include "ringside/gm.h"
 #include "ringside/virtio.h"
 #include "ringside/vq.h"
+#include "ringside/world.h"
 
 struct vdev;
 
@@ -92,6 +93,9 @@ struct vdev_ops {
 	void (*reset)(struct vdev *d);
 	/* Serialise device-specific state for snapshots; returns bytes needed. */
 	size_t (*save)(const struct vdev *d, uint8_t *buf, size_t cap);
+	/* A host event for this device arrived through the world (rx frame,
+	 * console input, balloon target, ...). */
+	void (*host_event)(struct vdev *d, const struct world_event *ev);
 };
 
 /* Interrupt delivery, implemented by the transport. */
@@ -124,6 +128,8 @@ struct vdev {
 	void *priv;
 	char name[16];
 	struct gm *gm;
+	struct world *world;       /* nondeterministic inputs; set by the builder */
+	unsigned index;            /* position in the machine (world events, traces) */
 	struct diag_log log;
 	/* transport-visible state */
 	uint8_t status;
@@ -153,6 +159,13 @@ struct vdev {
  */
 int vdev_create(const struct vdev_ops *ops, struct gm *gm, const char *name,
 		struct vdev_args *args, struct vdev **out, char *err, size_t errlen);
+/* The same, for a device that lives in a machine: world (may be NULL for a
+ * device that needs no nondeterministic input) and index are set before
+ * ops->create runs, so create may already query backends through the world.
+ * vdev_create(...) is vdev_create_ex(ops, gm, NULL, 0, ...). */
+int vdev_create_ex(const struct vdev_ops *ops, struct gm *gm, struct world *world,
+		   unsigned index, const char *name, struct vdev_args *args, struct vdev **out,
+		   char *err, size_t errlen);
 void vdev_destroy(struct vdev *d);
 
 /*
@@ -166,7 +179,9 @@ void vdev_bind_transport(struct vdev *d, const struct vdev_transport_ops *tops, 
 			 bool modern, bool legacy, uint64_t disable_mask);
 
 /* Return every field to its power-on value (status 0, features, selects,
- * ISR, vectors, queues, config, generation) and call ops->reset. */
+ * ISR, vectors, queues, config, generation) and call ops->reset. The config
+ * space is zeroed first, so ops->reset must refill it. d->legacy returns to
+ * true only on a legacy-only transport. Stats and the log are kept. */
 void vdev_reset(struct vdev *d);
 
 /* Status register (virtio-v1.2 2.1, 3.1.1). Writing 0 resets. Rules:
@@ -174,7 +189,9 @@ void vdev_reset(struct vdev *d);
  * (DIAG_STATUS_NEEDS_RESET); DRIVER needs ACKNOWLEDGE, FEATURES_OK needs
  * DRIVER, DRIVER_OK needs FEATURES_OK on the modern interface
  * (DIAG_STATUS_ORDER, the bit is still taken, as real devices do);
- * FEATURES_OK is kept clear unless the accepted features are a valid subset. */
+ * FEATURES_OK is kept clear unless the accepted features are a valid subset.
+ * On the legacy interface FEATURES_OK does not exist: DIAG_STATUS_ORDER and
+ * the bit is not stored; DRIVER_OK needs DRIVER there. */
 void vdev_set_status(struct vdev *d, uint8_t val);
 static inline uint8_t vdev_get_status(const struct vdev *d)
 {
@@ -231,12 +248,15 @@ static inline struct vdev_queue *vdev_selected(struct vdev *d)
 void vdev_queue_set_size(struct vdev *d, unsigned q, uint16_t size);
 
 /* Enable queue q with the addresses in its vdev_queue (modern interface:
- * layout split or packed by RING_PACKED). Returns 0, or -EINVAL after
+ * layout split or packed by RING_PACKED). Returns 0 (also when already
+ * enabled: DIAG_QUEUE_ENABLED, nothing changes), or -EINVAL / -ENOMEM after
  * reporting (queue stays disabled, device NEEDS_RESET). */
 int vdev_queue_enable(struct vdev *d, unsigned q);
 
 /* Legacy: place queue q by PFN (pfn 0 disables it) with the given page size
- * and ring alignment. Returns 0 or -EINVAL (DIAG_LEGACY_PFN). */
+ * and ring alignment. Returns 0 or -EINVAL (DIAG_LEGACY_PFN: ring outside
+ * RAM, page size or alignment not a power of two; queue stays disabled,
+ * device NEEDS_RESET; DIAG_QUEUE_ENABLED when the queue is already placed). */
 int vdev_queue_set_pfn(struct vdev *d, unsigned q, uint32_t pfn, uint32_t page_size,
 		       uint32_t align);
 

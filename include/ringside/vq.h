@@ -147,6 +147,8 @@ void vq_legacy_layout(struct vq_config *cfg, uint64_t base, uint16_t num, uint64
  *           readable segment after a writable one (DIAG_VQ_WRITE_ORDER)
  *           buffer outside RAM (DIAG_VQ_DESC_ADDR), id in flight (DIAG_VQ_BUFFER_ID)
  *   -ELOOP  more descriptors than the queue size, indirect ones included
+ *           (split: the INDIRECT descriptor that points at a table is not
+ *           counted, its entries are)
  *   -EOVERFLOW readable or writable length sum above 2^32-1
  *   -EFAULT ring memory unreadable
  *   -ENOMEM no memory for a long chain's segments (host error, not broken)
@@ -162,14 +164,17 @@ int vq_pop(struct vq *vq, struct vq_chain *c);
  * the chain. len above c->write_len is a device bug: reported as
  * DIAG_VQ_USED_LEN and clamped. Returns 0; -EINVAL if the chain is not in
  * flight (DIAG_VQ_PUSH_INVALID); -EIO if the queue is broken or not ready;
- * -EFAULT if the ring cannot be written.
+ * -EFAULT if the ring cannot be written (a guest error: queue broken).
+ * A chain that was in flight is released whatever the result (so a device
+ * may push everything it holds after the queue broke); one that was not is
+ * left alone (it may be a stale copy).
  */
 int vq_push(struct vq *vq, struct vq_chain *c, uint32_t len);
 
 /*
  * Complete n chains popped in order. With VIRTIO_F_IN_ORDER negotiated and
  * n > 1, writes a single used entry/descriptor for the batch (virtio-v1.2
- * 2.7.9 / 2.8.21): the driver takes the skipped chains as wholly used, so a
+ * 2.7.9 / 2.8.8): the driver takes the skipped chains as wholly used, so a
  * chain whose len is below its write_len closes a sub-batch (it gets its own
  * entry with its len). Otherwise the same as n vq_push calls. Returns as
  * vq_push (stops at the first failure; the chains before it are completed).
@@ -183,7 +188,11 @@ void vq_chain_release(struct vq_chain *c);
  * After one or more pushes: must the driver be interrupted? Honours
  * VIRTQ_AVAIL_F_NO_INTERRUPT, EVENT_IDX used_event (with 2^16 wrap) and the
  * packed driver event suppression structure. Call once per batch; it
- * remembers the used index it decided at.
+ * remembers the used index it decided at. Split: no when nothing was
+ * completed since the last decision; with EVENT_IDX the first decision
+ * after setup is yes (how far used idx moved before it is unknown; drivers
+ * accept spurious interrupts, virtio-v1.2 2.7.7.1). Ring memory that cannot
+ * be read breaks the queue and the answer is yes.
  */
 bool vq_should_notify(struct vq *vq);
 
@@ -192,7 +201,9 @@ bool vq_should_notify(struct vq *vq);
  * split VIRTQ_USED_F_NO_NOTIFY or avail_event with EVENT_IDX; packed device
  * event suppression structure. Returns true when, after enabling, chains are
  * already pending (the caller must then process them: the driver may not
- * notify for those).
+ * notify for those). Split with EVENT_IDX: enabling writes avail_event =
+ * last_avail and every pop then moves it along; disabling stops moving it
+ * (flags stay 0, virtio-v1.2 2.7.10.2). Notifications start enabled.
  */
 bool vq_set_notify(struct vq *vq, bool enable);
 

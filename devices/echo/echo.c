@@ -11,7 +11,7 @@
 
 #include "ringside/echo.h"
 #include "ringside/vdev.h"
-#include "devices.h"
+#include "../devices.h"
 
 struct echo {
 	uint32_t requests;
