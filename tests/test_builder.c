@@ -71,6 +71,20 @@ static void test_placement(void)
 	CHECK_EQ(m->mem_size, 16u << 20);
 	rs_machine_free(m);
 	rs_machine_free(NULL);
+
+	/* Explicit placements are honoured even when named after automatic
+	 * ones; indices stay in spec order. */
+	CHECK_EQ(rs_machine_new("pci:echo pci:echo,slot=1 mmio:echo mmio:echo,addr=0xd0000000", &m,
+				err, sizeof err),
+		 0);
+	if (!m)
+		return;
+	CHECK_EQ(m->devinfo[1].slot, 1);
+	CHECK(m->devinfo[0].slot > 1);
+	CHECK_EQ(m->devinfo[3].base, MACHINE_VMMIO_BASE);
+	CHECK(m->devinfo[2].base > MACHINE_VMMIO_BASE);
+	CHECK_EQ(m->ndevs, 4);
+	rs_machine_free(m);
 }
 
 /* FNV-1a over the dirty pages of guest memory. */
