@@ -95,13 +95,29 @@ void machine_set_irq_sink(struct machine *m, const struct irq_sink_ops *ops, voi
 }
 
 /* Drive INTx line gsi. A gsi outside the interrupt plan is a host-side bug
- * (the spec parser and transports bound it): reported and ignored. */
+ * (the spec parser and transports bound it): reported and ignored.
+ * Lines are level-triggered and shared (wired-OR, as PCI INTx is): each
+ * source calls only when its own level changes, the machine counts the
+ * sources holding a line high, and the sink sees the line's level change
+ * only when the first source raises it or the last one lowers it. */
 void machine_set_intx(struct machine *m, unsigned gsi, bool level)
 {
 	if (gsi >= MACHINE_GSI_COUNT) {
 		diag_report(&m->log, DIAG_DEVICE_ERROR, "INTx on GSI %u, only %u exist", gsi,
 			    MACHINE_GSI_COUNT);
 		return;
+	}
+	if (level) {
+		if (m->intx_sources[gsi]++ != 0)
+			return;
+	} else {
+		if (m->intx_sources[gsi] == 0) {
+			diag_report(&m->log, DIAG_DEVICE_ERROR,
+				    "INTx GSI %u lowered by a source that did not raise it", gsi);
+			return;
+		}
+		if (--m->intx_sources[gsi] != 0)
+			return;
 	}
 	if (m->irq->set_level)
 		m->irq->set_level(m->irq_ctx, gsi, level);

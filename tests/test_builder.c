@@ -158,11 +158,51 @@ static void test_determinism(void)
 	}
 }
 
+/* Two devices sharing one INTx line: acknowledging one must not drop the
+ * other's pending interrupt (wired-OR). */
+static void test_shared_intx(void)
+{
+	struct machine *m;
+	char err[256];
+	struct gdrv_io io;
+	struct gdrv_mem mem = { 1u << 20, 8u << 20 };
+	static struct gdrv_dev a, b;
+
+	CHECK_EQ(rs_machine_new("mem=16M mmio:echo,irq=9 mmio-legacy:echo,irq=9", &m, err,
+				sizeof err),
+		 0);
+	if (!m)
+		return;
+	gdrv_machine_io(&io, m);
+	struct gdrv_dev *devs[2] = { &a, &b };
+	uint64_t buf = gdrv_alloc(&io, &mem, 8192, 4096);
+	for (unsigned i = 0; i < 2; i++) {
+		memset(devs[i], 0, sizeof *devs[i]);
+		CHECK_EQ(gdrv_open_mmio(devs[i], &io, &mem, m->devinfo[i].base), 0);
+		CHECK_EQ(gdrv_init(devs[i], 0), 0);
+		CHECK_EQ(gdrv_setup_vq(devs[i], 0, 8), 0);
+		gdrv_driver_ok(devs[i]);
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		struct gdrv_buf bb[2] = { { buf, 16 }, { buf + 4096, 16 } };
+		CHECK_EQ(gdrv_submit(&devs[i]->vq[0], bb, 1, 1, 1, false), 0);
+		gdrv_kick(&devs[i]->vq[0]);
+		CHECK(m->intx_level & (1u << 9));
+	}
+	CHECK_EQ(gdrv_ack_isr(&a) & VIRTIO_ISR_QUEUE, VIRTIO_ISR_QUEUE);
+	CHECK(m->intx_level & (1u << 9)); /* b still holds the line */
+	CHECK_EQ(gdrv_ack_isr(&b) & VIRTIO_ISR_QUEUE, VIRTIO_ISR_QUEUE);
+	CHECK_EQ(m->intx_level & (1u << 9), 0);
+	CHECK_EQ(m->intx_raised, 1);
+	rs_machine_free(m);
+}
+
 int main(void)
 {
 	RUN(test_device_table);
 	RUN(test_errors);
 	RUN(test_placement);
 	RUN(test_determinism);
+	RUN(test_shared_intx);
 	return check_done();
 }

@@ -110,6 +110,7 @@ struct machine {
 	/* interrupt sink */
 	const struct irq_sink_ops *irq;
 	void *irq_ctx;
+	uint16_t intx_sources[MACHINE_GSI_COUNT]; /* sources holding each line high */
 	uint32_t intx_level;        /* default sink: bit per GSI */
 	uint64_t intx_raised;       /* default sink: low->high transitions */
 	uint64_t msi_count;         /* default sink: messages seen */
@@ -186,6 +187,8 @@ void machine_pci_cfg_write(struct machine *m, unsigned slot, unsigned off, unsig
 /* Interrupts from transports. A NULL ops restores the default sink. A gsi
  * >= MACHINE_GSI_COUNT is reported (DIAG_DEVICE_ERROR) and ignored. */
 void machine_set_irq_sink(struct machine *m, const struct irq_sink_ops *ops, void *ctx);
+/* INTx lines are shared and level-triggered: call only when this source's
+ * own level changes; the line is high while any source holds it high. */
 void machine_set_intx(struct machine *m, unsigned gsi, bool level);
 void machine_msi(struct machine *m, uint64_t addr, uint32_t data);
 

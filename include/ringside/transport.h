@@ -48,8 +48,12 @@ struct vpci_opts {
 
 /*
  * Expose d over virtio-pci on m. Returns the slot (>= 1), or -errno with a
- * one-line message in err (-EEXIST slot taken, -ENOSPC no slot or BAR space,
- * -EINVAL bad options, -ENOMEM).
+ * one-line message in err (-EEXIST slot taken or the BAR addresses firmware
+ * would assign are already mapped, -ENOSPC no slot, BAR space or machine
+ * part left, -EINVAL bad options or a device the mode cannot express,
+ * -ENOMEM). BARs are placed and decode enabled as firmware would; the guest
+ * may move them. With MSI-X enabled, an event whose vector is NO_VECTOR
+ * raises no interrupt (virtio-v1.2 4.1.5.3/4.1.5.4); without it, INTx.
  */
 int vpci_create(struct machine *m, struct vdev *d, const struct vpci_opts *o, char *err,
 		size_t errlen);
