@@ -83,6 +83,17 @@ static const struct diag_info diag_table[] = {
 	DIAG_DEF(PCI_BAR, DRIVER, ""),                   /* PCI spec, BAR placement */
 	DIAG_DEF(MSIX_TABLE, DRIVER, ""),                /* PCI spec, MSI-X table access */
 	DIAG_DEF(IO_UNMAPPED, DRIVER, ""),
+	/* console */
+	DIAG_DEF(CONSOLE_CTRL, DRIVER, V12 "5.3.6.2"),   /* multiport device operation */
+	DIAG_DEF(CONSOLE_BUFFER, DRIVER, V12 "5.3.6.1"), /* buffer directions */
+	DIAG_DEF(NET_TX, DRIVER, V12 "5.1.6.2"),         /* packet transmission */
+	DIAG_DEF(NET_RX_BUFFER, DRIVER, V12 "5.1.6.3"),  /* setting up receive buffers */
+	DIAG_DEF(NET_CTRL, DRIVER, V12 "5.1.6.5"),       /* control virtqueue */
+	DIAG_DEF(VMMCI_CMD, DRIVER, ""),                 /* OpenBSD vmmci(4) / vmd(8) */
+	DIAG_DEF(BALLOON_PFN, DRIVER, V12 "5.5.6.1"),    /* balloon device operation */
+	DIAG_DEF(BALLOON_STATS, DRIVER, V12 "5.5.6.3.1"),/* memory statistics */
+	DIAG_DEF(BALLOON_HINT, DRIVER, V12 "5.5.6.4.1"), /* free page hinting */
+	DIAG_DEF(REQ_MALFORMED, DRIVER, ""),             /* the device type's request rules */
 };
 
 _Static_assert(RS_ARRAY_SIZE(diag_table) == DIAG__COUNT,

@@ -79,6 +79,30 @@ enum diag_code {
 	DIAG_PCI_BAR,             /* BAR placed over another range or outside the bus */
 	DIAG_MSIX_TABLE,          /* malformed MSI-X table or PBA access */
 	DIAG_IO_UNMAPPED,         /* access to an unmapped port or address */
+	/* console (virtio-v1.2 5.3) */
+	DIAG_CONSOLE_CTRL,        /* control message short, unknown, unexpected from the driver,
+				   * out of order, or naming a port out of range */
+	DIAG_CONSOLE_BUFFER,      /* data or control buffer of the wrong direction, or too
+				   * small for a control message */
+	/* net (virtio-v1.2 5.1) */
+	DIAG_NET_TX,              /* tx buffer malformed: header short or with offloads not
+				   * negotiated, wrong direction, runt or oversized frame */
+	DIAG_NET_RX_BUFFER,       /* rx buffer of the wrong direction or too small */
+	DIAG_NET_CTRL,            /* control command malformed, unknown, or of a feature not
+				   * negotiated */
+	/* vmmci (OpenBSD's VMM control interface) */
+	DIAG_VMMCI_CMD,           /* command register written with a value that is no command
+				   * or does not answer the pending request */
+	/* balloon (virtio-v1.2 5.5) */
+	DIAG_BALLOON_PFN,         /* inflate/deflate entry outside RAM, already (not) inflated,
+				   * partial, in a writable buffer, or beyond the per-chain limit */
+	DIAG_BALLOON_STATS,       /* stats buffer of the wrong direction, partial entry, too long,
+				   * or more than one buffer outstanding */
+	DIAG_BALLOON_HINT,        /* free page hint: command ID buffer not 4 bytes, hinted range
+				   * outside RAM or not page aligned */
+	/* any device */
+	DIAG_REQ_MALFORMED,       /* a device request is malformed (short header, buffers of
+				   * the wrong direction, ...): answered with an error status */
 	DIAG__COUNT
 };
 

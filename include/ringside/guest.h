@@ -48,6 +48,7 @@ enum gdrv_transport {
 #define GDRV_MAX_QUEUES 8
 #define GDRV_MAX_QSIZE 256   /* the driver never uses a larger queue */
 #define GDRV_MAX_VECTORS 16
+#define GDRV_MAX_INDIRECT 16 /* entries in one indirect table (allocated once per head/id) */
 
 /* What a PCI scan found in one slot. */
 struct gdrv_pci_info {
@@ -55,7 +56,8 @@ struct gdrv_pci_info {
 	uint16_t vendor, device;
 	uint16_t virtio_id;        /* from the device ID (transitional table or 0x1040+id) */
 	bool has_legacy;           /* I/O BAR 0 present */
-	bool has_modern;           /* common/notify/isr/device capabilities found */
+	bool has_modern;           /* common, notify and ISR capabilities found (device
+				    * config is optional: devcfg 0 when absent) */
 	uint64_t bar[6];           /* decoded BAR base addresses (I/O: port) */
 	/* modern capability locations: absolute addresses */
 	uint64_t common, notify, isr, devcfg;
@@ -98,6 +100,12 @@ struct gdrv_vq {
 	bool used_wrap;
 	/* stats */
 	uint32_t kicks, kicks_suppressed;
+	/* interrupt suppression as last asked by gdrv_set_interrupts (false:
+	 * interrupts wanted, the power-on state) */
+	bool cb_disabled;
+	/* the device completed an id that was not in flight, or moved the used
+	 * index by more than the queue size: nothing more is collected */
+	bool broken;
 };
 
 struct gdrv_dev {
@@ -137,8 +145,13 @@ int gdrv_open_mmio(struct gdrv_dev *d, const struct gdrv_io *io, struct gdrv_mem
 
 /*
  * Reset, ACKNOWLEDGE, DRIVER, negotiate (offered & want; VERSION_1 added on
- * modern interfaces), FEATURES_OK and check it stuck (modern). Returns 0,
- * or -1 (device refused: status FAILED set).
+ * modern interfaces), FEATURES_OK and check it stuck (modern). want is
+ * limited to what the driver implements: device-type bits (0-23, 50-63) and
+ * of the reserved ones NOTIFY_ON_EMPTY, ANY_LAYOUT, INDIRECT_DESC,
+ * EVENT_IDX, VERSION_1, RING_PACKED and ORDER_PLATFORM (never IN_ORDER,
+ * NOTIFICATION_DATA, RING_RESET, ACCESS_PLATFORM, SR_IOV or BAD_FEATURE).
+ * Returns 0, or -1 (device refused, or a modern interface without
+ * VERSION_1: status FAILED set).
  */
 int gdrv_init(struct gdrv_dev *d, uint64_t want);
 
@@ -148,18 +161,27 @@ uint64_t gdrv_device_features(struct gdrv_dev *d);
 /*
  * Enable MSI-X: table entry i gets address addr and data data_base + i,
  * vectors: config -> 0, queue q -> q + 1 (clipped to the table size). Call
- * after gdrv_init, before gdrv_setup_vq. Returns 0 or -1 (no MSI-X).
+ * after gdrv_init, before gdrv_setup_vq (queues already set up get their
+ * vectors too). Returns 0, or -1 (not PCI, no MSI-X capability, the enable
+ * bit or a vector did not read back).
  */
 int gdrv_enable_msix(struct gdrv_dev *d, uint64_t addr, uint32_t data_base);
 
 /* Set up queue q with up to size entries (clipped to the device maximum and
- * GDRV_MAX_QSIZE; packed when RING_PACKED was negotiated). Returns 0 or -1. */
+ * GDRV_MAX_QSIZE, rounded down to a power of two for split rings; legacy
+ * PCI always uses the device's size; packed when RING_PACKED was
+ * negotiated). Ring memory comes from d->mem. Returns 0, or -1 (q beyond
+ * GDRV_MAX_QUEUES, size 0, queue absent or already live, out of memory,
+ * or the device did not take the setup: the queue is then unusable until
+ * the next gdrv_init). */
 int gdrv_setup_vq(struct gdrv_dev *d, unsigned q, uint16_t size);
 
 /* Set DRIVER_OK. */
 void gdrv_driver_ok(struct gdrv_dev *d);
 
-/* Full reset (status 0) and wait for it to read back 0. */
+/* Full reset (status 0) and wait (bounded) for it to read back 0. The
+ * driver forgets its features and queues: gdrv_init and gdrv_setup_vq
+ * again. MSI-X stays enabled in the PCI capability. */
 void gdrv_reset(struct gdrv_dev *d);
 
 uint8_t gdrv_get_status(struct gdrv_dev *d);
@@ -179,7 +201,10 @@ int gdrv_submit(struct gdrv_vq *vq, const struct gdrv_buf *bufs, unsigned nout, 
  * notified. */
 bool gdrv_kick(struct gdrv_vq *vq);
 
-/* Collect one completion: 1 with *token and *len, 0 when none. */
+/* Collect one completion: 1 with *token and *len, 0 when none. -1 once
+ * when the device broke the ring (completed an id not in flight, used index
+ * moved by more than the queue size): vq->broken is set, and from then on
+ * it returns 0 and gdrv_submit refuses. */
 int gdrv_get_used(struct gdrv_vq *vq, uint64_t *token, uint32_t *len);
 
 /* Ask for (enable) or suppress interrupts on this queue (split flags or
