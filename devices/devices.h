@@ -8,5 +8,12 @@
 #include "ringside/vdev.h"
 
 extern const struct vdev_ops echo_ops;
+extern const struct vdev_ops console_ops;
+extern const struct vdev_ops rng_ops;
+extern const struct vdev_ops blk_ops;
+extern const struct vdev_ops vmmci_ops;
+extern const struct vdev_ops balloon_ops;
+extern const struct vdev_ops net_ops;
+extern const struct vdev_ops scsi_ops;
 
 #endif

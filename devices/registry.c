@@ -13,6 +13,13 @@
 /* Every model a machine spec can name, in one explicit list. */
 const struct vdev_ops *const rs_devices[] = {
 	&echo_ops,
+	&console_ops,
+	&rng_ops,
+	&blk_ops,
+	&vmmci_ops,
+	&balloon_ops,
+	&net_ops,
+	&scsi_ops,
 	NULL,
 };
 

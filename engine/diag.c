@@ -94,6 +94,8 @@ static const struct diag_info diag_table[] = {
 	DIAG_DEF(BALLOON_STATS, DRIVER, V12 "5.5.6.3.1"),/* memory statistics */
 	DIAG_DEF(BALLOON_HINT, DRIVER, V12 "5.5.6.4.1"), /* free page hinting */
 	DIAG_DEF(REQ_MALFORMED, DRIVER, ""),             /* the device type's request rules */
+	DIAG_DEF(SCSI_REQUEST, DRIVER, V12 "5.6.6"),     /* scsi device operation */
+	DIAG_DEF(SCSI_CONFIG, DRIVER, V12 "5.6.4"),      /* scsi device configuration layout */
 };
 
 _Static_assert(RS_ARRAY_SIZE(diag_table) == DIAG__COUNT,

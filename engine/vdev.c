@@ -187,6 +187,7 @@ int vdev_create_ex(const struct vdev_ops *ops, struct gm *gm, struct world *worl
 		vq_init(&d->queues[i].vq, gm, &d->log, i, vdev_vq_error, d);
 	}
 	vdev_power_on(d);
+	d->model_features = ops->features;
 
 	if (ops->create) {
 		r = ops->create(d, args, err, errlen);
@@ -269,7 +270,7 @@ void vdev_bind_transport(struct vdev *d, const struct vdev_transport_ops *tops, 
 			   VIRTIO_BIT(VIRTIO_F_IN_ORDER);
 	else if (legacy)
 		generic |= VIRTIO_BIT(VIRTIO_F_ANY_LAYOUT) | VIRTIO_BIT(VIRTIO_F_NOTIFY_ON_EMPTY);
-	offered = (d->ops->features | generic) & ~disable_mask;
+	offered = ((d->model_features & d->ops->features) | generic) & ~disable_mask;
 	if (!modern)
 		offered &= 0xffffffffull;
 	d->tops = tops;

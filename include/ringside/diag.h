@@ -103,6 +103,12 @@ enum diag_code {
 	/* any device */
 	DIAG_REQ_MALFORMED,       /* a device request is malformed (short header, buffers of
 				   * the wrong direction, ...): answered with an error status */
+	/* scsi (virtio-v1.2 5.6) */
+	DIAG_SCSI_REQUEST,        /* request, control or event buffer too short for its header,
+				   * response or event, of the wrong direction, bidirectional
+				   * without INOUT, or of an unknown control type */
+	DIAG_SCSI_CONFIG,         /* sense_size or cdb_size written with a value the device
+				   * cannot honour (kept its previous value) */
 	DIAG__COUNT
 };
 

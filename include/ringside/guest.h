@@ -45,7 +45,7 @@ enum gdrv_transport {
 	GDRV_MMIO_V2 = 3,
 };
 
-#define GDRV_MAX_QUEUES 8
+#define GDRV_MAX_QUEUES 34   /* console with 16 ports: 2 + 2 + 2 * 15 */
 #define GDRV_MAX_QSIZE 256   /* the driver never uses a larger queue */
 #define GDRV_MAX_VECTORS 16
 #define GDRV_MAX_INDIRECT 16 /* entries in one indirect table (allocated once per head/id) */

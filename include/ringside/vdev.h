@@ -135,6 +135,11 @@ struct vdev {
 	uint8_t status;
 	uint8_t isr;
 	uint64_t host_features;    /* offered */
+	uint64_t model_features;   /* device-type features this instance offers:
+				    * ops->features before ops->create, which may
+				    * clear bits its options turn off (e.g. a
+				    * single-port console without MULTIPORT);
+				    * vdev_bind_transport offers these */
 	uint64_t driver_features;  /* accepted (masked to offered) */
 	uint32_t dfselect, gfselect;
 	uint16_t queue_select;
@@ -170,7 +175,7 @@ void vdev_destroy(struct vdev *d);
 
 /*
  * Attach a transport. modern/legacy say which interfaces it offers
- * (transitional: both). Offered features become ops->features plus the
+ * (transitional: both). Offered features become d->model_features plus the
  * engine's generic ones (INDIRECT_DESC, EVENT_IDX, and with modern:
  * VERSION_1, RING_PACKED, IN_ORDER; with legacy only: ANY_LAYOUT,
  * NOTIFY_ON_EMPTY), minus any bit in disable_mask.
