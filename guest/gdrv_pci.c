@@ -9,6 +9,8 @@
 #include "gdrv_priv.h"
 
 #define GDRV_PCI_DEVICE_MODERN_END 0x1080 /* 0x1040 + 64 device types */
+#define GDRV_PCI_VENDOR_OPENBSD 0x0b5d /* OpenBSD sys/dev/pci/pcidevs */
+#define GDRV_PCI_DEVICE_VMMCI 0x0777   /* PCI_PRODUCT_OPENBSD_CONTROL */
 
 /* --- configuration mechanism #1 ----------------------------------------------------------- */
 
@@ -193,11 +195,17 @@ static bool gdrv_pci_probe(const struct gdrv_io *io, unsigned slot, struct gdrv_
 	uint32_t device, cmd;
 	struct gdrv_bars bars;
 
-	if (vendor != VIRTIO_PCI_VENDOR)
-		return false;
 	device = gdrv_pci_cfg_read(io, slot, PCI_DEVICE_ID, 2);
-	if (device < VIRTIO_PCI_DEVICE_LEGACY_BASE || device >= GDRV_PCI_DEVICE_MODERN_END)
+	if (vendor == GDRV_PCI_VENDOR_OPENBSD && device == GDRV_PCI_DEVICE_VMMCI) {
+		/* OpenBSD's vmmci: a legacy virtio function under OpenBSD's own
+		 * IDs; like OpenBSD's virtio_pci, take the type from the
+		 * subsystem ID below. */
+	} else if (vendor != VIRTIO_PCI_VENDOR) {
+		return false;
+	} else if (device < VIRTIO_PCI_DEVICE_LEGACY_BASE ||
+		   device >= GDRV_PCI_DEVICE_MODERN_END) {
 		return false; /* 0x1af4 but not virtio (virtio-v1.2 4.1.2) */
+	}
 	if ((gdrv_pci_cfg_read(io, slot, PCI_HEADER_TYPE, 1) & 0x7f) != 0)
 		return false; /* only type 0 (endpoint) headers */
 
@@ -208,7 +216,7 @@ static bool gdrv_pci_probe(const struct gdrv_io *io, unsigned slot, struct gdrv_
 	/* virtio-v1.2 4.1.2.1: modern IDs are 0x1040 + device type;
 	 * transitional ones (0x1000..0x103f) carry the type in the
 	 * subsystem device ID. */
-	if (device >= VIRTIO_PCI_DEVICE_MODERN_BASE)
+	if (vendor == VIRTIO_PCI_VENDOR && device >= VIRTIO_PCI_DEVICE_MODERN_BASE)
 		info->virtio_id = (uint16_t)(device - VIRTIO_PCI_DEVICE_MODERN_BASE);
 	else
 		info->virtio_id = (uint16_t)gdrv_pci_cfg_read(io, slot, PCI_SUBSYSTEM_ID, 2);
