@@ -15,7 +15,7 @@ PACKAGES=(
 	afl++                            # AFL++ (afl-clang-fast)
 	libzstd-dev                      # trace compression
 	libunicorn-dev                   # recorder without /dev/kvm
-	libslirp-dev                     # user-mode networking backend for net
+	libslirp-dev libglib2.0-dev      # user-mode networking backend for net (slirp.pc needs glib)
 	zstd zip python3
 )
 
