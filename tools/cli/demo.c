@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ringside/blk.h"
 #include "ringside/echo.h"
 #include "ringside/guest_machine.h"
 #include "ringside/ringside.h"
@@ -27,6 +28,7 @@ struct session {
 	const char *iface;
 	bool packed;
 	bool msix;
+	unsigned queues;
 	uint64_t features;
 	unsigned requests;
 	uint64_t bytes;
@@ -110,6 +112,95 @@ static int echo_io(struct gdrv_dev *gd, const struct gdrv_io *io, struct gdrv_me
 	return 0;
 }
 
+/* Submit one chain on queue q, kick, and wait for its completion (the
+ * devices here complete synchronously inside the kick). */
+static int roundtrip(struct gdrv_dev *gd, unsigned q, const struct gdrv_buf *bufs, unsigned nout,
+		     unsigned nin, uint64_t token, uint32_t *len)
+{
+	uint64_t got;
+
+	if (gdrv_submit(&gd->vq[q], bufs, nout, nin, token, false))
+		return -1;
+	gdrv_kick(&gd->vq[q]);
+	if (gdrv_get_used(&gd->vq[q], &got, len) != 1 || got != token)
+		return -1;
+	gdrv_ack_isr(gd);
+	return 0;
+}
+
+/* blk: write `requests` sectors with a pattern, read them back, compare. */
+static int blk_io(struct gdrv_dev *gd, const struct gdrv_io *io, struct gdrv_mem *mem,
+		  unsigned requests, struct session *s)
+{
+	uint64_t hdr = gdrv_alloc(io, mem, 16, 16), data = gdrv_alloc(io, mem, 4096, 512);
+	uint64_t st = gdrv_alloc(io, mem, 1, 1);
+	uint64_t capacity = gdrv_config_read(gd, 0, 8); /* virtio_blk_config.capacity */
+	uint8_t out[4096], in[4096], h[16], status;
+	uint32_t len;
+
+	if (!hdr || !data || !st || capacity < 8) {
+		snprintf(s->why, sizeof s->why, "no guest memory or empty disk");
+		return -1;
+	}
+	for (unsigned i = 0; i < requests; i++) {
+		/* even requests write 4 KiB, odd ones read the same sectors back */
+		uint64_t sector = ((i & ~1u) * 8ull) % (capacity - 7);
+		bool write = i % 2 == 0;
+		struct gdrv_buf b[3] = { { hdr, 16 }, { data, 4096 }, { st, 1 } };
+
+		rs_st32(h, write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN);
+		rs_st32(h + 4, 0);
+		rs_st64(h + 8, sector);
+		io->mem_write(io->ctx, hdr, h, sizeof h);
+		if (write) {
+			for (unsigned j = 0; j < sizeof out; j++)
+				out[j] = pattern(i, j);
+			io->mem_write(io->ctx, data, out, sizeof out);
+		}
+		if (roundtrip(gd, 0, b, write ? 2 : 1, write ? 1 : 2, i, &len)) {
+			snprintf(s->why, sizeof s->why, "request %u: no completion", i);
+			return -1;
+		}
+		io->mem_read(io->ctx, st, &status, 1);
+		if (status != VIRTIO_BLK_S_OK || len != (write ? 1u : 4097u)) {
+			snprintf(s->why, sizeof s->why, "request %u: status %u, used len %u", i,
+				 status, len);
+			return -1;
+		}
+		if (!write) {
+			io->mem_read(io->ctx, data, in, sizeof in);
+			if (memcmp(in, out, sizeof in)) {
+				snprintf(s->why, sizeof s->why, "sector %llu read back wrong",
+					 (unsigned long long)sector);
+				return -1;
+			}
+		}
+		s->requests++;
+		s->bytes += 4096;
+	}
+	return 0;
+}
+
+/* rng: ask for entropy `requests` times; the device must fill the buffer. */
+static int rng_io(struct gdrv_dev *gd, const struct gdrv_io *io, struct gdrv_mem *mem,
+		  unsigned requests, struct session *s)
+{
+	uint64_t buf = gdrv_alloc(io, mem, 256, 64);
+	uint32_t len;
+
+	for (unsigned i = 0; buf && i < requests; i++) {
+		struct gdrv_buf b = { buf, 1 + i % 256 };
+		if (roundtrip(gd, 0, &b, 0, 1, i, &len) || len != b.len) {
+			snprintf(s->why, sizeof s->why, "request %u: %u of %u bytes", i, len,
+				 b.len);
+			return -1;
+		}
+		s->requests++;
+		s->bytes += len;
+	}
+	return buf ? 0 : -1;
+}
+
 /* One bring-up + I/O session over one interface of device i. */
 static void run_session(struct machine *m, unsigned i, const struct gdrv_pci_info *pci,
 			enum gdrv_transport t, unsigned requests, struct session *s)
@@ -151,7 +242,11 @@ static void run_session(struct machine *m, unsigned i, const struct gdrv_pci_inf
 	s->packed = (gd->features >> VIRTIO_F_RING_PACKED) & 1;
 	if (t == GDRV_PCI_LEGACY || t == GDRV_PCI_MODERN)
 		s->msix = gdrv_enable_msix(gd, DEMO_MSI_ADDR, 0x40 + 16 * i) == 0;
-	unsigned nq = gdrv_queue_max(gd, 1) ? 2 : 1;
+	/* every queue the device has (bounded: the demo needs no more) */
+	unsigned nq = 0;
+	while (nq < 8 && gdrv_queue_max(gd, nq))
+		nq++;
+	s->queues = nq;
 	for (unsigned q = 0; q < nq; q++)
 		if (gdrv_setup_vq(gd, q, DEMO_QSIZE)) {
 			snprintf(s->why, sizeof s->why, "queue %u setup failed", q);
@@ -162,7 +257,13 @@ static void run_session(struct machine *m, unsigned i, const struct gdrv_pci_inf
 		snprintf(s->why, sizeof s->why, "device status 0x%02x", gdrv_get_status(gd));
 		goto out;
 	}
-	if (d->ops->device_id == VIRTIO_ID_RS_ECHO) {
+	if (d->ops->device_id == VIRTIO_ID_BLOCK) {
+		if (blk_io(gd, &io, &mem, requests, s))
+			goto out;
+	} else if (d->ops->device_id == VIRTIO_ID_RNG) {
+		if (rng_io(gd, &io, &mem, requests, s))
+			goto out;
+	} else if (d->ops->device_id == VIRTIO_ID_RS_ECHO) {
 		uint32_t gen = gdrv_config_generation(gd);
 		gdrv_config_write(gd, ECHO_CFG_KEY, 1, 0x5a);
 		if (gdrv_config_read(gd, ECHO_CFG_KEY, 1) != 0x5a) {
@@ -178,6 +279,7 @@ static void run_session(struct machine *m, unsigned i, const struct gdrv_pci_inf
 		for (unsigned q = 0; q < nq; q++)
 			if (echo_io(gd, &io, &mem, q, requests / nq, s))
 				goto out;
+		nq = nq ? nq : 1;
 		uint64_t served = gdrv_config_read(gd, ECHO_CFG_REQUESTS, 4);
 		if (served != s->requests) {
 			snprintf(s->why, sizeof s->why, "device counted %" PRIu64 " requests, want %u",
@@ -272,7 +374,7 @@ int cmd_demo(int argc, char **argv)
 			printf("%-3u %-12s %-7s %-11s %-6s %-5s %8u %10" PRIu64 " %6" PRIu64
 			       " %5" PRIu64 "  %s%s%s\n",
 			       s->dev, s->transport, m->devs[i]->ops->name, s->iface,
-			       s->packed ? "packed" : "split",
+			       !s->queues ? "-" : s->packed ? "packed" : "split",
 			       s->iface[0] == 'm' ? "intx" : s->msix ? "msi-x" : "intx", s->requests,
 			       s->bytes, s->irqs, s->diags, s->result, s->why[0] ? ": " : "",
 			       s->why);
