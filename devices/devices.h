@@ -16,4 +16,8 @@ extern const struct vdev_ops balloon_ops;
 extern const struct vdev_ops net_ops;
 extern const struct vdev_ops scsi_ops;
 
+/* Test-only models, reached by "test-" names only (registry.c). */
+extern const struct vdev_ops broken_ops;
+extern const struct vdev_ops *const rs_test_devices[];
+
 #endif

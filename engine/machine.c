@@ -512,16 +512,54 @@ uint64_t machine_alloc_vmmio(struct machine *m)
 
 /* ---- life cycle --------------------------------------------------------- */
 
-int machine_add_part(struct machine *m, void (*destroy)(void *), void *ctx)
+int machine_add_part_reset(struct machine *m, void (*destroy)(void *), int (*reset)(void *),
+			   void *ctx)
 {
 	if (!destroy)
 		return -EINVAL;
 	if (m->nparts >= RS_ARRAY_SIZE(m->parts))
 		return -ENOSPC;
 	m->parts[m->nparts].destroy = destroy;
+	m->parts[m->nparts].reset = reset;
 	m->parts[m->nparts].ctx = ctx;
 	m->nparts++;
 	return 0;
+}
+
+int machine_add_part(struct machine *m, void (*destroy)(void *), void *ctx)
+{
+	return machine_add_part_reset(m, destroy, NULL, ctx);
+}
+
+_Static_assert(MACHINE_MAX_DEVICES * 2 <= 64, "machine_reset keeps one bit per part");
+
+/*
+ * Just-built state again (see machine.h). Parts first, oldest first (a
+ * device before its transport, as they were created): their hooks lower the
+ * interrupt lines they hold through machine_set_intx, so the sink sees every
+ * line go low before the recorded state is cleared below.
+ */
+void machine_reset(struct machine *m)
+{
+	uint64_t used_msi = RS_MIN(m->msi_count, (uint64_t)MACHINE_MSI_LOG);
+	uint64_t again = 0; /* bit per part that asked for a second call */
+
+	for (unsigned i = 0; i < m->nparts; i++)
+		if (m->parts[i].reset && m->parts[i].reset(m->parts[i].ctx) > 0)
+			again |= 1ull << i;
+	for (unsigned i = 0; again && i < m->nparts; i++)
+		if (again >> i & 1)
+			(void)m->parts[i].reset(m->parts[i].ctx);
+	gm_dirty_reset(&m->gm);
+	memset(&m->gm.stats, 0, sizeof(m->gm.stats));
+	m->conf1_addr = 0;
+	memset(m->intx_sources, 0, sizeof(m->intx_sources));
+	m->intx_level = 0;
+	m->intx_raised = 0;
+	/* the log is a ring: the first used_msi slots are the ones ever written */
+	memset(m->msi_log, 0, (size_t)used_msi * sizeof(m->msi_log[0]));
+	m->msi_count = 0;
+	diag_clear(&m->log);
 }
 
 int machine_init(struct machine *m, uint64_t mem)

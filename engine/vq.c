@@ -28,8 +28,15 @@ void vq_init(struct vq *vq, struct gm *gm, struct diag_log *log, unsigned qidx,
 	vq->err_ctx = err_ctx;
 }
 
+void vq_set_observer(struct vq *vq, const struct vq_observer *obs, void *ctx)
+{
+	vq->obs = obs;
+	vq->obs_ctx = obs ? ctx : NULL;
+}
+
 /* Drop configuration, ring state and the in-flight bitmap; keeps the
- * attachment (arena, log, hook) and the statistics. */
+ * attachment (arena, log, hooks, observer) and the statistics. Tells the
+ * observer every chain in flight is forgotten. */
 static void vq_forget(struct vq *vq)
 {
 	struct gm *gm = vq->gm;
@@ -37,11 +44,17 @@ static void vq_forget(struct vq *vq)
 	unsigned qidx = vq->qidx;
 	vq_error_fn on_error = vq->on_error;
 	void *err_ctx = vq->err_ctx;
+	const struct vq_observer *obs = vq->obs;
+	void *obs_ctx = vq->obs_ctx;
 	struct vq_stats stats = vq->stats;
 
 	free(vq->inflight_bits);
 	vq_init(vq, gm, log, qidx, on_error, err_ctx);
+	vq->obs = obs;
+	vq->obs_ctx = obs_ctx;
 	vq->stats = stats;
+	if (obs && obs->reset)
+		obs->reset(obs_ctx, vq);
 }
 
 int vq_setup(struct vq *vq, const struct vq_config *cfg)
@@ -231,6 +244,8 @@ int vq_pop(struct vq *vq, struct vq_chain *c)
 	if (ret == 1) {
 		vq->stats.popped++;
 		vq->inflight++;
+		if (vq->obs && vq->obs->popped)
+			vq->obs->popped(vq->obs_ctx, vq, c);
 	} else if (ret < 0) {
 		vq_chain_release(c);
 	}
@@ -241,6 +256,14 @@ int vq_pop(struct vq *vq, struct vq_chain *c)
 static bool vq_chain_inflight(const struct vq *vq, const struct vq_chain *c)
 {
 	return c->id < vq->num && vq_inflight_test(vq, c->id);
+}
+
+/* Tell the observer (if any) that c leaves the in-flight set: completed
+ * with len (used) or dropped. */
+static void vq_observe_retired(struct vq *vq, const struct vq_chain *c, uint32_t len, bool used)
+{
+	if (vq->obs && vq->obs->retired)
+		vq->obs->retired(vq->obs_ctx, vq, c, len, used);
 }
 
 /* Forget an in-flight chain: id no longer in flight, segments freed. */
@@ -278,10 +301,12 @@ int vq_push(struct vq *vq, struct vq_chain *c, uint32_t len)
 	if (!vq_chain_inflight(vq, c))
 		return vq->broken ? -EIO : vq_push_invalid(vq, c);
 	if (vq->broken) {
+		vq_observe_retired(vq, c, 0, false);
 		vq_chain_retire(vq, c);
 		return -EIO;
 	}
 	len = vq_used_len(vq, c, len);
+	vq_observe_retired(vq, c, len, true);
 	err = vq->layout == VQ_SPLIT ? vq_split_push(vq, c, len) : vq_packed_push(vq, c, len);
 	vq_chain_retire(vq, c);
 	if (err)
@@ -302,8 +327,10 @@ static int vq_push_run(struct vq *vq, struct vq_chain *chains, unsigned first, u
 	unsigned total_ndesc = 0;
 	int err;
 
-	for (i = first; i <= last; i++)
+	for (i = first; i <= last; i++) {
 		total_ndesc += chains[i].ndesc;
+		vq_observe_retired(vq, &chains[i], i == last ? len : chains[i].write_len, true);
+	}
 	if (vq->layout == VQ_SPLIT)
 		err = count == 1 ? vq_split_push(vq, &chains[last], len)
 				 : vq_split_push_batch(vq, &chains[last], len, count);
@@ -322,9 +349,12 @@ static int vq_push_run(struct vq *vq, struct vq_chain *chains, unsigned first, u
 /* The queue broke during a batch: drop the in-flight chains from i on. */
 static void vq_push_drop(struct vq *vq, struct vq_chain *chains, unsigned i, unsigned n)
 {
-	for (; i < n; i++)
-		if (vq_chain_inflight(vq, &chains[i]))
+	for (; i < n; i++) {
+		if (vq_chain_inflight(vq, &chains[i])) {
+			vq_observe_retired(vq, &chains[i], 0, false);
 			vq_chain_retire(vq, &chains[i]);
+		}
+	}
 }
 
 int vq_push_n(struct vq *vq, struct vq_chain *chains, const uint32_t *lens, unsigned n)

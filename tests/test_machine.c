@@ -917,6 +917,80 @@ static void test_parts(void)
 	CHECK_EQ(destroyed[0], (int)RS_ARRAY_SIZE(m->parts) - 1);
 }
 
+/* machine_reset: hooks in creation order, a second round for those that
+ * ask, then the machine's own state back to just-built. */
+static unsigned reset_calls[8], nreset;
+static int reset_again[8];
+
+static int part_reset(void *ctx)
+{
+	unsigned i = (unsigned)(intptr_t)ctx;
+
+	reset_calls[nreset++ % 8] = i;
+	return reset_again[i]-- > 0 ? 1 : 0;
+}
+
+static void test_reset(void)
+{
+	struct machine *m = new_machine(16 * MiB);
+	uint8_t b = 0x5a, z = 0;
+	struct gm_stats zero_stats = { 0 };
+
+	nreset = 0;
+	memset(reset_again, 0, sizeof(reset_again));
+	CHECK_EQ(machine_add_part_reset(m, NULL, part_reset, NULL), -EINVAL);
+	CHECK_EQ(machine_add_part_reset(m, part_destroy, part_reset, (void *)(intptr_t)1), 0);
+	CHECK_EQ(machine_add_part(m, part_destroy, (void *)(intptr_t)2), 0); /* no hook */
+	CHECK_EQ(machine_add_part_reset(m, part_destroy, part_reset, (void *)(intptr_t)3), 0);
+	CHECK(m->parts[1].reset == NULL);
+	reset_again[1] = 1; /* part 1 asks for a second call */
+
+	/* dirty everything the reset puts back */
+	CHECK_EQ(gm_write(&m->gm, 0x3000, &b, 1), 0);
+	CHECK_EQ(gm_guest_write(&m->gm, 0x9000, &b, 1), 0);
+	machine_pio_write(m, 0xcf8, 4, 0x80000800);
+	machine_set_intx(m, 5, true);
+	machine_set_intx(m, 6, true);
+	machine_set_intx(m, 6, true);
+	for (unsigned i = 0; i < MACHINE_MSI_LOG + 3; i++)
+		machine_msi(m, 0xfee00000, i);
+	(void)machine_pio_read(m, 0x80, 1); /* unmapped: a machine diagnostic */
+	CHECK(m->log.total > 0);
+	CHECK_EQ(gm_dirty_count(&m->gm), 2);
+
+	machine_reset(m);
+	CHECK_EQ(nreset, 3);
+	CHECK_EQ(reset_calls[0], 1);
+	CHECK_EQ(reset_calls[1], 3);
+	CHECK_EQ(reset_calls[2], 1); /* the second round */
+	CHECK_EQ(gm_dirty_count(&m->gm), 0);
+	CHECK_EQ(gm_guest_read(&m->gm, 0x3000, &z, 1), 0);
+	CHECK_EQ(z, 0);
+	CHECK_EQ(gm_guest_read(&m->gm, 0x9000, &z, 1), 0);
+	CHECK_EQ(z, 0);
+	CHECK(memcmp(&m->gm.stats, &zero_stats, sizeof(zero_stats)) == 0);
+	CHECK_EQ(m->conf1_addr, 0);
+	CHECK_EQ(m->intx_level, 0);
+	CHECK_EQ(m->intx_raised, 0);
+	CHECK_EQ(m->intx_sources[6], 0);
+	CHECK_EQ(m->msi_count, 0);
+	CHECK_EQ(m->msi_log[0].data, 0);
+	CHECK_EQ(m->msi_log[MACHINE_MSI_LOG - 1].addr, 0);
+	CHECK_EQ(m->log.total, 0);
+	CHECK_EQ(diag_count(&m->log, DIAG_IO_UNMAPPED), 0);
+	/* the machine works as before */
+	machine_set_intx(m, 6, true);
+	CHECK_EQ(m->intx_level, 1u << 6);
+	CHECK_EQ(m->intx_raised, 1);
+	/* a reset with nothing dirty calls each hook once */
+	nreset = 0;
+	machine_reset(m);
+	CHECK_EQ(nreset, 2);
+	ndestroyed = 0;
+	free_machine(m);
+	CHECK_EQ(ndestroyed, 3);
+}
+
 /* Destroying twice, or a failed init, leaves nothing behind. */
 static void test_destroy_twice(void)
 {
@@ -951,6 +1025,7 @@ int main(void)
 	RUN(test_irq_default_sink);
 	RUN(test_irq_custom_sink);
 	RUN(test_parts);
+	RUN(test_reset);
 	RUN(test_destroy_twice);
 	return check_done();
 }

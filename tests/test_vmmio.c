@@ -87,6 +87,14 @@ static void tdev_queue_notify(struct vdev *d, unsigned q)
 	vdev_queue_interrupt(d, q);
 }
 
+static unsigned host_resets;
+
+/* Host-side state back to create time (machine_reset calls it). */
+static void tdev_host_reset(struct vdev *d)
+{
+	host_resets++;
+}
+
 static const struct vdev_ops tdev_ops = {
 	.name = "tdev",
 	.device_id = TDEV_ID,
@@ -101,6 +109,7 @@ static const struct vdev_ops tdev_ops = {
 	.config_write = tdev_config_write,
 	.queue_notify = tdev_queue_notify,
 	.reset = tdev_reset,
+	.host_reset = tdev_host_reset,
 };
 
 /* --- environment ----------------------------------------------------------------------- */
@@ -1167,6 +1176,59 @@ static void test_reference_driver(void)
 	rs_machine_free(m);
 }
 
+/* machine_reset: the transport and its device as vmmio_create left them. */
+static void test_machine_reset(void)
+{
+	for (unsigned version = 1; version <= 2; version++) {
+		struct env e;
+		struct vdev_queue *q;
+		uint64_t h0;
+
+		env_init(&e, version);
+		q = &e.d->queues[0];
+		h0 = vdev_state_hash(e.d);
+		host_resets = 0;
+		if (version == 1) {
+			wr(&e, VIRTIO_MMIO_GUEST_PAGE_SIZE, 0x2000);
+			wr(&e, VIRTIO_MMIO_QUEUE_ALIGN, 0x100);
+			wr(&e, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+		} else {
+			wr(&e, VIRTIO_MMIO_SHM_SEL, 3);
+			wr(&e, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+			wr(&e, VIRTIO_MMIO_DRIVER_FEATURES, 1); /* VERSION_1 */
+			wr(&e, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+							   VIRTIO_STATUS_FEATURES_OK);
+		}
+		wr(&e, VIRTIO_MMIO_STATUS, rd(&e, VIRTIO_MMIO_STATUS) | VIRTIO_STATUS_DRIVER_OK);
+		vdev_config_changed(e.d);
+		CHECK(line(&e));
+		wr(&e, 0x0f0, 0); /* no register there: a diagnostic */
+		CHECK(e.d->log.total > 0);
+		CHECK(vdev_state_hash(e.d) != h0);
+
+		machine_reset(&e.m);
+		CHECK(!line(&e));
+		CHECK_EQ(e.m.intx_sources[e.gsi], 0);
+		CHECK_EQ(host_resets, 1);
+		CHECK_EQ(rd(&e, VIRTIO_MMIO_STATUS), 0);
+		CHECK_EQ(rd(&e, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+		CHECK_EQ(vdev_state_hash(e.d), h0);
+		CHECK_EQ(e.d->legacy, version == 1);
+		CHECK_EQ(e.d->log.total, 0);
+		CHECK_EQ(e.d->stats.resets, 0);
+		if (version == 1) {
+			/* page size and alignment are 4 KiB again */
+			wr(&e, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+			wr(&e, VIRTIO_MMIO_QUEUE_NUM, 8);
+			wr(&e, VIRTIO_MMIO_QUEUE_PFN, 0x30);
+			CHECK(q->enabled);
+			CHECK_EQ(q->vq.desc, 0x30000);
+			CHECK_EQ(q->vq.device, 0x30000 + 0x1000);
+		}
+		env_fini(&e);
+	}
+}
+
 int main(void)
 {
 	RUN(test_v2_read_map);
@@ -1190,5 +1252,6 @@ int main(void)
 	RUN(test_options);
 	RUN(test_parts);
 	RUN(test_reference_driver);
+	RUN(test_machine_reset);
 	return check_done();
 }

@@ -65,6 +65,8 @@ static const struct vdev_ops t_ops = {
 	.queue_notify = t_queue_notify,
 };
 
+static const struct io_ops vpci_test_null_ops = { 0 };
+
 /* ---- fixture --------------------------------------------------------------------- */
 
 struct vx {
@@ -1481,6 +1483,117 @@ static void test_transitional_interfaces(void)
 	vx_free(x);
 }
 
+/* All 256 config bytes of the function. */
+static void cfg_snapshot(struct vx *x, unsigned slot, uint8_t out[256])
+{
+	for (unsigned off = 0; off < 256; off += 4)
+		rs_st32(out + off, machine_pci_cfg_read(&x->m, slot, off, 4));
+}
+
+/* machine_reset puts the function back as vpci_create left it. */
+static void test_machine_reset(void)
+{
+	struct vx *x = vx_new(VPCI_TRANSITIONAL, true);
+	uint64_t h0 = vdev_state_hash(x->d), old4 = x->bar4, oldm = x->msix;
+	uint16_t oldio = x->io;
+	uint8_t cfg0[256], cfg1[256];
+	struct ring r;
+
+	cfg_snapshot(x, (unsigned)x->slot, cfg0);
+	modern_bringup(x, &r, 1);
+	msix_entry(x, 1, 0xfee00000, 0x31);
+	msix_enable(x, true);
+	machine_mmio_write(&x->m, x->msix + 16 + 12, 4, 1); /* mask entry 1 */
+	vdev_queue_interrupt(x->d, 0);                       /* pending in the PBA? */
+	mb_wr(x, 0x3f, 1, 0);                                /* a diagnostic */
+	CHECK(x->d->log.total > 0);
+	pc_wr(x, PCI_BAR0 + 16, 4, 0xf0000000 | PCI_BAR_MEM64);
+	pc_wr(x, PCI_BAR0, 4, 0xe000);
+	pc_wr(x, PCI_COMMAND, 2, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_INTX_DISABLE);
+	vx_discover(x);
+	CHECK_EQ(x->bar4, 0xf0000000);
+	CHECK(vdev_state_hash(x->d) != h0);
+
+	machine_reset(&x->m);
+	CHECK_EQ(x->d->log.total, 0);
+	/* (reading pci_cfg_data with the window at 0 is itself reported) */
+	cfg_snapshot(x, (unsigned)x->slot, cfg1);
+	CHECK(memcmp(cfg0, cfg1, sizeof(cfg0)) == 0);
+	vx_discover(x);
+	CHECK_EQ(x->bar4, old4);
+	CHECK_EQ(x->io, oldio);
+	CHECK_EQ(mb_rd(x, C(NUMQ), 2), TQ);
+	CHECK_EQ(lg_rd(x, L_NUM, 2), TQMAX);
+	CHECK_EQ(machine_mmio_read(&x->m, 0xf0000000 + VIRTIO_PCI_COMMON_NUMQ, 2), 0xffff);
+	CHECK_EQ(machine_pio_read(&x->m, 0xe000 + L_NUM, 2), 0xffff);
+	CHECK_EQ(machine_mmio_read(&x->m, oldm + 16, 4), 0);          /* entry 1 address */
+	CHECK_EQ(machine_mmio_read(&x->m, oldm + 16 + 12, 4), 1);     /* masked */
+	CHECK_EQ(machine_mmio_read(&x->m, oldm + VPCI_MSIX_PBA_OFF, 8), 0);
+	CHECK_EQ(mb_rd(x, C(STATUS), 1), 0);
+	CHECK_EQ(vdev_state_hash(x->d), h0);
+	CHECK_EQ(x->d->stats.resets, 0);
+	CHECK_EQ(x->m.msi_count, 0);
+	vx_free(x);
+
+	/* INTx held high goes low */
+	x = vx_new(VPCI_MODERN, false);
+	modern_bringup(x, &r, VIRTIO_MSI_NO_VECTOR);
+	vdev_config_changed(x->d);
+	CHECK(intx_high(x));
+	CHECK(pc_rd(x, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT);
+	machine_reset(&x->m);
+	CHECK(!intx_high(x));
+	CHECK_EQ(x->m.intx_sources[x->gsi], 0);
+	CHECK(!(pc_rd(x, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT));
+	vx_free(x);
+}
+
+static void destroy_vdev_part(void *ctx)
+{
+	vdev_destroy(ctx);
+}
+
+/* Two functions whose BARs took each other's first places: the one reset
+ * first waits for the second round. A place held by something else for
+ * good is reported and the BAR left unmapped. */
+static void test_machine_reset_swapped_bars(void)
+{
+	struct vpci_opts o = { .mode = VPCI_MODERN, .slot = -1, .gsi = -1, .msix = false };
+	struct vx *x = vx_new_with(&t_ops, &o);
+	struct vdev *d2 = NULL;
+	uint64_t a0 = x->bar4, b0;
+	char err[128];
+	int s2;
+
+	CHECK_EQ(vdev_create(&t_ops, &x->m.gm, NULL, NULL, &d2, err, sizeof(err)), 0);
+	CHECK_EQ(machine_add_part(&x->m, destroy_vdev_part, d2), 0);
+	s2 = vpci_create(&x->m, d2, &o, err, sizeof(err));
+	CHECK(s2 > x->slot);
+	b0 = cfg_rd(&x->m, (unsigned)s2, PCI_BAR0 + 16, 4) & ~0xfu;
+	CHECK(b0 != a0);
+	/* A moves away, B takes A's first place */
+	pc_wr(x, PCI_BAR0 + 16, 4, 0xf0000000 | PCI_BAR_MEM64);
+	cfg_wr(&x->m, (unsigned)s2, PCI_BAR0 + 16, 4, (uint32_t)a0 | PCI_BAR_MEM64);
+	CHECK_EQ(machine_mmio_read(&x->m, a0 + VIRTIO_PCI_COMMON_NUMQ, 2), TQ); /* B there */
+	machine_reset(&x->m);
+	CHECK_EQ(cfg_rd(&x->m, (unsigned)s2, PCI_BAR0 + 16, 4) & ~0xfu, b0);
+	CHECK_EQ(machine_mmio_read(&x->m, a0 + VIRTIO_PCI_COMMON_NUMQ, 2), TQ);
+	CHECK_EQ(machine_mmio_read(&x->m, b0 + VIRTIO_PCI_COMMON_NUMQ, 2), TQ);
+	CHECK_EQ(machine_mmio_read(&x->m, 0xf0000000 + VIRTIO_PCI_COMMON_NUMQ, 2), 0xffff);
+	CHECK_EQ(dc(x, DIAG_PCI_BAR), 0);
+	/* now something else sits on A's first place for good */
+	pc_wr(x, PCI_BAR0 + 16, 4, 0xf0000000 | PCI_BAR_MEM64);
+	CHECK_EQ(machine_map_mmio(&x->m, a0, 0x1000, &vpci_test_null_ops, NULL, "squat"), 0);
+	machine_reset(&x->m);
+	CHECK_EQ(dc(x, DIAG_PCI_BAR), 1);
+	CHECK_EQ(machine_mmio_read(&x->m, 0xf0000000 + VIRTIO_PCI_COMMON_NUMQ, 2), 0xffff);
+	CHECK_EQ(machine_unmap_mmio(&x->m, a0, NULL), 0);
+	machine_reset(&x->m); /* the place is free again */
+	CHECK_EQ(dc(x, DIAG_PCI_BAR), 0);
+	CHECK_EQ(machine_mmio_read(&x->m, a0 + VIRTIO_PCI_COMMON_NUMQ, 2), TQ);
+	vx_free(x);
+}
+
 static void test_teardown(void)
 {
 	struct vx *x = vx_new(VPCI_TRANSITIONAL, true);
@@ -1523,6 +1636,8 @@ int main(void)
 	RUN(test_pcicfg_invalid);
 	RUN(test_bar_reprogram);
 	RUN(test_transitional_interfaces);
+	RUN(test_machine_reset);
+	RUN(test_machine_reset_swapped_bars);
 	RUN(test_teardown);
 	return check_done();
 }

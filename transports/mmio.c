@@ -494,6 +494,30 @@ static void vmmio_destroy(void *ctx)
 	free(t);
 }
 
+/*
+ * machine_reset hook: transport state as vmmio_create left it (legacy page
+ * size and ring alignments, SHMSel), the device at power-on (its host_reset
+ * op if any, then vdev_reset)
+ * with its log and counters cleared, and the line low.
+ */
+static int vmmio_reset(void *ctx)
+{
+	struct vmmio *t = ctx;
+
+	t->page_size = VMMIO_PAGE_SIZE;
+	for (unsigned i = 0; i < t->nalign; i++)
+		t->align[i] = VMMIO_QUEUE_ALIGN;
+	t->shm_sel = 0;
+	if (t->d->ops->host_reset)
+		t->d->ops->host_reset(t->d);
+	vdev_reset(t->d);
+	t->d->legacy = t->version == 1;
+	diag_clear(&t->d->log);
+	memset(&t->d->stats, 0, sizeof(t->d->stats));
+	vmmio_set_line(t, false);
+	return 0;
+}
+
 /* Format a one-line error into err (may be NULL) and return rc. */
 static int RS_PRINTF(4, 5) vmmio_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
@@ -586,7 +610,7 @@ int vmmio_create(struct machine *m, struct vdev *d, const struct vmmio_opts *o,
 		goto unmap;
 	}
 
-	rc = machine_add_part(m, vmmio_destroy, t);
+	rc = machine_add_part_reset(m, vmmio_destroy, vmmio_reset, t);
 	if (rc) {
 		rc = vmmio_fail(err, errlen, rc, "vmmio: machine has no room for another part");
 		goto unmap;

@@ -295,6 +295,65 @@ void pci_unmap_all(struct pci_func *f)
 	}
 }
 
+/* ---- reset ------------------------------------------------------------------------------ */
+
+void pci_func_snapshot(struct pci_func *f)
+{
+	memcpy(f->cfg_init, f->cfg, sizeof(f->cfg_init));
+	f->reset_pending = false;
+}
+
+int pci_func_reset(struct pci_func *f)
+{
+	const unsigned all = (1u << PCI_NUM_BARS) - 1;
+
+	f->intx = false;
+	if (f->intx_pin) {
+		f->intx_pin = false;
+		machine_set_intx(f->m, f->gsi, false);
+	}
+	memcpy(f->cfg, f->cfg_init, sizeof(f->cfg));
+	for (unsigned v = 0; v < f->msix.nvec; v++) {
+		memset(&f->msix.table[v], 0, sizeof(f->msix.table[v]));
+		f->msix.table[v].ctrl = PCI_MSIX_ENTRY_CTRL_MASKBIT;
+	}
+	f->msix.pba = 0;
+	/* First take every moved BAR out of the map, so that BARs of this
+	 * function that swapped places can both go home. */
+	for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
+		struct pci_bar *b = &f->bar[i];
+
+		if (b->mapped && b->placed != pci_bar_addr(f, i))
+			bar_unmap(f, b);
+	}
+	f->reset_pending = false;
+	for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
+		struct pci_bar *b = &f->bar[i];
+		uint64_t addr = pci_bar_addr(f, i);
+		bool decode = cfg16(f, PCI_COMMAND) &
+			      (b->kind == PCI_BAR_KIND_IO ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY);
+
+		if (b->kind == PCI_BAR_KIND_NONE || b->kind == PCI_BAR_KIND_MEM64_HI || b->mapped)
+			continue;
+		b->placed = 0;
+		if (!decode || !addr)
+			continue;
+		/* another function's moved BAR may still sit there: retry later */
+		if (bar_map(f, i, addr) < 0)
+			f->reset_pending = true;
+	}
+	if (!f->reset_pending)
+		bars_update(f, all); /* nothing left to do but keep the invariant */
+	return f->reset_pending ? 1 : 0;
+}
+
+int pci_func_reset_finish(struct pci_func *f)
+{
+	f->reset_pending = false;
+	bars_update(f, (1u << PCI_NUM_BARS) - 1);
+	return 0;
+}
+
 /* ---- capabilities -------------------------------------------------------------------- */
 
 int pci_add_cap(struct pci_func *f, uint8_t id, unsigned len)

@@ -94,6 +94,9 @@ struct pci_func {
 	struct pci_msix msix;
 	const struct pci_func_hooks *hooks;
 	void *owner;
+	/* power-on state for pci_func_reset (pci_func_snapshot) */
+	uint8_t cfg_init[PCI_CFG_SIZE];
+	bool reset_pending;         /* a BAR waits for pci_func_reset_finish */
 };
 
 /* The conf1 handlers; register with ctx = the struct pci_func. */
@@ -167,6 +170,23 @@ int pci_place_bars(struct pci_func *f);
 
 /* Unmap every mapped BAR (teardown). */
 void pci_unmap_all(struct pci_func *f);
+
+/* Remember the current config space (and so the BAR placement and decode
+ * bits) as the function's power-on state. Call once it is built and placed. */
+void pci_func_snapshot(struct pci_func *f);
+
+/*
+ * Back to the snapshot (machine_reset): INTx condition and pin low, config
+ * space as snapshotted, MSI-X table entries zero and masked, PBA clear, and
+ * every BAR mapped where the snapshot has it (a moved BAR is unmapped and
+ * mapped back; cost: the BARs that moved). Returns 0, or 1 when a BAR's
+ * place is still held by another function's moved BAR: call
+ * pci_func_reset_finish() once every other part has reset.
+ */
+int pci_func_reset(struct pci_func *f);
+/* Map the BARs pci_func_reset could not (reported as DIAG_PCI_BAR if it
+ * still fails). Returns 0. */
+int pci_func_reset_finish(struct pci_func *f);
 
 /* Address currently programmed in BAR idx (type bits stripped); 0 for an
  * unimplemented BAR. */

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "virtio_pci.h"
 
@@ -93,6 +94,27 @@ static void vpci_destroy(void *ctx)
 	(void)machine_pci_remove(v->m, (unsigned)v->slot, &v->pf);
 	pci_unmap_all(&v->pf);
 	free(v);
+}
+
+/*
+ * machine_reset hook: the function back to how vpci_create left it (config
+ * space, BARs at their first placement, MSI-X table and PBA, INTx low) and
+ * the device to power-on (its host_reset op if any, then vdev_reset), with
+ * its log and counters cleared.
+ * Returns 1 when a BAR must wait for the second round (pci_func_reset).
+ */
+static int vpci_reset(void *ctx)
+{
+	struct vpci *v = ctx;
+
+	if (v->pf.reset_pending)
+		return pci_func_reset_finish(&v->pf);
+	if (v->d->ops->host_reset)
+		v->d->ops->host_reset(v->d);
+	vdev_reset(v->d);
+	diag_clear(&v->d->log);
+	memset(&v->d->stats, 0, sizeof(v->d->stats));
+	return pci_func_reset(&v->pf);
 }
 
 /* Check options against the device. Returns 0 or -EINVAL with err set;
@@ -245,7 +267,8 @@ int vpci_create(struct machine *m, struct vdev *d, const struct vpci_opts *o, ch
 			 r == -ENOSPC ? "PCI BAR windows are full" : "BAR placement overlaps");
 		goto undo;
 	}
-	r = machine_add_part(m, vpci_destroy, v);
+	pci_func_snapshot(&v->pf);
+	r = machine_add_part_reset(m, vpci_destroy, vpci_reset, v);
 	if (r < 0) {
 		snprintf(err, errlen, "%s: too many machine parts", d->name);
 		r = -ENOSPC;

@@ -42,6 +42,7 @@ struct balloon {
 	bool discard_hints;
 	/* host-owned: survives device reset */
 	uint32_t num_pages;
+	uint32_t num_pages0;      /* num_pages right after create (host_reset) */
 	/* pages in the balloon: one bit per arena RAM page (gm page index) */
 	uint64_t *bitmap;
 	uint64_t nbits;
@@ -645,6 +646,7 @@ static int balloon_create(struct vdev *d, struct vdev_args *args, char *err, siz
 		return -EINVAL;
 	}
 	b->num_pages = (uint32_t)target;
+	b->num_pages0 = b->num_pages;
 	b->st.num_pages = b->num_pages;
 	/* One bit per RAM page of the arena (at most 64 GiB: 2 MiB of bits). */
 	b->nbits = d->gm->npages;
@@ -687,6 +689,16 @@ static void balloon_reset(struct vdev *d)
 	memset(&b->st, 0, sizeof b->st);
 	b->st.num_pages = num_pages;
 	balloon_fill_config(d);
+}
+
+/* Host-side state back to what create() set: the target the host asked for
+ * returns to the target= option (machine_reset calls this before the device
+ * reset, so a reset machine behaves as a freshly built one). */
+static void balloon_host_reset(struct vdev *d)
+{
+	struct balloon *b = d->priv;
+
+	b->num_pages = b->num_pages0;
 }
 
 #define BALLOON_SAVE_SIZE (4 * 4 + 8 * 2 + 4 + 4 + BALLOON_S_NR * 8)
@@ -733,6 +745,7 @@ const struct vdev_ops balloon_ops = {
 	.config_write = balloon_config_write,
 	.queue_notify = balloon_queue_notify,
 	.reset = balloon_reset,
+	.host_reset = balloon_host_reset,
 	.save = balloon_save,
 	.host_event = balloon_host_event,
 };

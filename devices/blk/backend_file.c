@@ -181,3 +181,39 @@ int blk_file_new(const char *path, bool ro, struct world_backend **out, char *er
 	*out = &f->be;
 	return 0;
 }
+
+/* --- stand-in for a world that is not live --------------------------------------------- */
+
+static int64_t proxy_io(struct world_backend *b, struct world_io *req)
+{
+	return -ENXIO; /* the world serves requests; one reaching here has no image */
+}
+
+static void proxy_destroy(struct world_backend *b)
+{
+	free(b);
+}
+
+static const struct world_backend_ops blk_proxy_ops = {
+	.name = "blk-proxy",
+	.io = proxy_io,
+	.destroy = proxy_destroy,
+};
+
+int blk_proxy_new(const char *path, struct world_backend **out, char *err, size_t errlen)
+{
+	struct world_backend *b = calloc(1, sizeof(*b));
+
+	*out = NULL;
+	if (!b) {
+		if (err && errlen)
+			snprintf(err, errlen, "blk: out of memory");
+		return -ENOMEM;
+	}
+	b->ops = &blk_proxy_ops;
+	b->ctx = b;
+	snprintf(b->name, sizeof b->name, "proxy");
+	(void)path;
+	*out = b;
+	return 0;
+}

@@ -65,6 +65,7 @@ struct console {
 	struct console_msg pend[CONSOLE_CTRL_PENDING];
 	unsigned pend_head, pend_count;
 	uint64_t ctrl_dropped;
+	uint16_t cols0, rows0;    /* size= at create (host_reset) */
 	struct console_port port[CONSOLE_MAX_PORTS];
 };
 
@@ -630,12 +631,16 @@ static const char *console_port_arg(struct vdev_args *args, const char *base, un
 _Static_assert(sizeof(((struct vdev_args *)0)->kv[0].val) - 1 <= CONSOLE_NAME_MAX,
 	       "CONSOLE_NAME_MAX must hold any option value");
 
-/* Backend and name of port p from the options. */
+/* Backend and name of port p from the options. Host endpoints (stdio, pty)
+ * are opened only in a live world (or with none): any other (replay,
+ * fuzzing) answers every output itself and delivers input as events, and a
+ * replay must not touch the terminal; a memory backend stands in. */
 static int console_setup_port(struct vdev *d, struct vdev_args *args, unsigned p, bool *stdio,
 			      char *err, size_t errlen)
 {
 	struct console *c = d->priv;
 	struct console_port *pt = &c->port[p];
+	bool host = !d->world || world_is_live(d->world);
 	const char *be, *name;
 	int r = 0;
 
@@ -671,9 +676,11 @@ static int console_setup_port(struct vdev *d, struct vdev_args *args, unsigned p
 			return -EINVAL;
 		}
 		*stdio = true;
-		r = console_stdio_new(d->index, p, 0, 1, &pt->backend, err, errlen);
+		r = host ? console_stdio_new(d->index, p, 0, 1, &pt->backend, err, errlen)
+			 : console_mem_new(d->index, p, 0, &pt->backend, err, errlen);
 	} else if (strcmp(be, "pty") == 0) {
-		r = console_pty_new(d->index, p, false, &pt->backend, err, errlen);
+		r = host ? console_pty_new(d->index, p, false, &pt->backend, err, errlen)
+			 : console_mem_new(d->index, p, 0, &pt->backend, err, errlen);
 	} else {
 		snprintf(err, errlen, "console: port %u backend '%s' unknown (mem, stdio, pty)", p,
 			 be);
@@ -755,8 +762,8 @@ static int console_create(struct vdev *d, struct vdev_args *args, char *err, siz
 			return r;
 		}
 	}
-	c->port[0].cols = cols;
-	c->port[0].rows = rows;
+	c->port[0].cols = c->cols0 = cols;
+	c->port[0].rows = c->rows0 = rows;
 	d->nqueues = mp ? 2 * (c->nports + 1) : 2;
 	if (!mp)
 		d->model_features &= ~VIRTIO_BIT(VIRTIO_CONSOLE_F_MULTIPORT);
@@ -766,6 +773,21 @@ static int console_create(struct vdev *d, struct vdev_args *args, char *err, siz
 		d->model_features &= ~VIRTIO_BIT(VIRTIO_CONSOLE_F_EMERG_WRITE);
 	console_fill_config(d);
 	return 0;
+}
+
+/* Host-side state back to what create() set: terminal sizes (size= for
+ * port 0, none for the others) and every port's host side open again.
+ * machine_reset calls it before the device reset, so a reset machine
+ * behaves as a freshly built one (deterministic fuzzing). */
+static void console_host_reset(struct vdev *d)
+{
+	struct console *c = d->priv;
+
+	for (unsigned p = 0; p < c->nports; p++) {
+		c->port[p].cols = p == 0 ? c->cols0 : 0;
+		c->port[p].rows = p == 0 ? c->rows0 : 0;
+		c->port[p].host_open = true;
+	}
 }
 
 /* Guest-visible state back to power-on; sizes, host state and counters stay. */
@@ -908,6 +930,7 @@ const struct vdev_ops console_ops = {
 	.driver_ok = console_driver_ok_op,
 	.queue_notify = console_queue_notify,
 	.reset = console_reset,
+	.host_reset = console_host_reset,
 	.save = console_save,
 	.host_event = console_host_event,
 };

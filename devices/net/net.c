@@ -802,6 +802,15 @@ static void net_reset(struct vdev *d)
 	net_fill_config(d);
 }
 
+/* Host-side state back to what create() set: the link state of link=
+ * (host events may have changed it; machine_reset gives a fresh machine). */
+static void net_host_reset(struct vdev *d)
+{
+	struct net *n = d->priv;
+
+	n->link_up = n->link_up0;
+}
+
 /* Free buffers and backends (destroy, failed create). */
 static void net_free(struct vdev *d)
 {
@@ -945,6 +954,7 @@ static int net_parse_options(struct vdev *d, struct vdev_args *a, const char **b
 		snprintf(err, errlen, "option 'link': expected up or down, got '%s'", v);
 		return -EINVAL;
 	}
+	n->link_up0 = n->link_up;
 	*backend = vdev_arg(a, "backend");
 	if (!*backend)
 		*backend = "loop";
@@ -1127,6 +1137,7 @@ const struct vdev_ops net_ops = {
 	.validate_features = net_validate_features,
 	.queue_notify = net_queue_notify,
 	.reset = net_reset,
+	.host_reset = net_host_reset,
 	.save = net_save,
 	.host_event = net_host_event,
 };

@@ -151,6 +151,7 @@ struct net {
 	uint8_t perm_mac[NET_ETH_ALEN]; /* option / default: restored by reset */
 	uint8_t mac[NET_ETH_ALEN];      /* current (MAC_ADDR_SET, legacy config writes) */
 	bool link_up;                   /* host side: survives reset */
+	bool link_up0;                  /* link= at create (host_reset) */
 	uint16_t mtu;
 	unsigned max_pairs;             /* queues= */
 	unsigned active_pairs;          /* VQ_PAIRS_SET; 1 after reset */

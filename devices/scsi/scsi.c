@@ -741,7 +741,10 @@ static int scsi_add_unit(struct vdev *d, enum scsi_unit_type type, int target, u
 	snprintf(u->key, sizeof u->key, "%s", key);
 	snprintf(u->serial, sizeof u->serial, "RS%02X%02X%04X", d->index & 0xff,
 		 (unsigned)target, lun);
-	return scsi_unit_open(d, u, val, err, errlen);
+	int r = scsi_unit_open(d, u, val, err, errlen);
+	u->medium0 = u->medium;
+	u->nblocks0 = u->nblocks;
+	return r;
 }
 
 static int scsi_unit_cmp(const void *a, const void *b)
@@ -893,6 +896,24 @@ static void scsi_reset(struct vdev *d)
 	scsi_fill_config(d);
 }
 
+/* Host-side state back to what create() set: every unit attached again,
+ * media and trays as created (host media changes, hot-unplug and guest
+ * ejects all survive a device reset, as on real hardware, but not a
+ * machine_reset, which must give a freshly built machine). */
+static void scsi_host_reset(struct vdev *d)
+{
+	struct scsi *s = d->priv;
+
+	for (unsigned i = 0; i < s->nunits; i++) {
+		struct scsi_unit *u = &s->units[i];
+
+		u->present = true;
+		u->medium = u->medium0;
+		u->nblocks = u->nblocks0;
+		u->tray_open = false;
+	}
+}
+
 static void scsi_driver_ok(struct vdev *d)
 {
 	scsi_event_flush(d);
@@ -955,6 +976,7 @@ const struct vdev_ops scsi_ops = {
 	.driver_ok = scsi_driver_ok,
 	.queue_notify = scsi_queue_notify,
 	.reset = scsi_reset,
+	.host_reset = scsi_host_reset,
 	.save = scsi_save,
 	.host_event = scsi_host_event,
 };

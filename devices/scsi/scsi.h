@@ -236,6 +236,9 @@ struct scsi_unit {
 	uint8_t sense_len;             /* ...REQUEST SENSE until the next command */
 	uint8_t media_event;         /* pending GET EVENT STATUS media event (MEC_*) */
 	uint32_t an_events;          /* asynchronous notifications subscribed */
+	/* as create() left them, for host_reset */
+	bool medium0;
+	uint64_t nblocks0;
 };
 
 struct scsi {

@@ -144,6 +144,15 @@ int blk_file_new(const char *path, bool ro, struct world_backend **out, char *er
 		 size_t errlen);
 
 /*
+ * Stand-in for the image at path in a world that is not live (replay,
+ * fuzzing): nothing is opened, because such a world answers every request
+ * itself (a replay from the trace); the backend only names the image and
+ * answers every request it still gets with -ENXIO. Returns 0 with *out, or
+ * -ENOMEM with one line in err.
+ */
+int blk_proxy_new(const char *path, struct world_backend **out, char *err, size_t errlen);
+
+/*
  * Fault injection around inner (which the wrapper then owns). spec lists
  * rules separated by '+' (or ','): OP:WHICH, OP one of read, write, flush,
  * discard, write-zeroes, size or any (every call but size), WHICH "*" (all),

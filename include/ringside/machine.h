@@ -85,10 +85,15 @@ struct machine_devinfo {
 	unsigned gsi;    /* INTx / MMIO interrupt line */
 };
 
-/* Things torn down with the machine (transports, devices), in reverse. */
+/* Things torn down with the machine (transports, devices), in reverse.
+ * reset (optional) returns the part to its just-built state (machine_reset):
+ * it returns 0 when done, or 1 to be called once more after every other
+ * part's first call (e.g. a BAR whose original place another part's moved
+ * BAR still held); that second call must finish the job. */
 struct machine_part {
 	void (*destroy)(void *ctx);
 	void *ctx;
+	int (*reset)(void *ctx);
 };
 
 struct machine {
@@ -138,6 +143,25 @@ void machine_destroy(struct machine *m);
 /* Register something to destroy with the machine. Returns 0, -EINVAL
  * (destroy NULL) or -ENOSPC. */
 int machine_add_part(struct machine *m, void (*destroy)(void *), void *ctx);
+/* The same with a reset hook (may be NULL) that machine_reset() calls. */
+int machine_add_part_reset(struct machine *m, void (*destroy)(void *), int (*reset)(void *),
+			   void *ctx);
+
+/*
+ * Return the machine to its just-built state, in-process (the fuzz harnesses
+ * call it between inputs): every part's reset hook in creation order, then
+ * the second calls the hooks asked for (see struct machine_part; the
+ * transports put config space, BARs, MSI-X and interrupt lines back and reset
+ * their device: its host_reset op, then vdev_reset, the device's log and
+ * stats), then the
+ * machine's own state: dirty guest RAM zeroed (gm_dirty_reset, which also
+ * resets the arena's source), arena statistics, CONFIG_ADDRESS, the
+ * interrupt sink's recorded state (INTx levels and sources, edge and MSI
+ * counts, MSI log) and the machine log. The interrupt sink and the world
+ * stay installed. Cost is proportional to what was touched since the last
+ * reset (dirty pages, used MSI log entries, the parts), not to the arena size.
+ */
+void machine_reset(struct machine *m);
 
 /* Map a range. Returns 0, -EINVAL (len 0, wraps, ops NULL, or for PIO a
  * range past port 0xffff), -EEXIST (overlaps another range; nothing

@@ -22,6 +22,7 @@
 #include "ringside/trace.h"
 
 struct recorder;
+struct world;
 
 /*
  * Start recording machine m (built with rs_machine_new_world from h's
@@ -30,6 +31,21 @@ struct recorder;
  * Returns NULL on allocation failure.
  */
 struct recorder *recorder_new(struct machine *m, struct trace_writer *w);
+
+/*
+ * Build the machine to record from spec with world (NULL: a live world; the
+ * machine owns it either way on success) and fill *h for trace_writer_open:
+ * version, the canonical machine spec, recorder (e.g. "kvm"), the build
+ * identity, and as initial world state every world input the machine
+ * consumed while it was built (e.g. each blk image's size), which a replay
+ * serves back while it builds its machine (format: docs/trace-format.md).
+ * Returns 0, or -errno with one line in err (nothing allocated; a world
+ * passed in stays the caller's). Release h with rec_header_release.
+ */
+int rec_machine_new(const char *spec, struct world *world, const char *recorder,
+		    struct machine **out, struct trace_header *h, char *err, size_t errlen);
+/* Free what rec_machine_new put in h (the world blob). NULL is fine. */
+void rec_header_release(struct trace_header *h);
 
 /* The VMM's exits. Each calls the machine entry point and records it. */
 uint64_t rec_pio_read(struct recorder *r, uint16_t port, unsigned size);
@@ -50,8 +66,10 @@ uint64_t recorder_free(struct recorder *r);
 
 struct replay_opts {
 	bool keep_going;        /* --continue: count all divergences */
-	unsigned context;       /* events shown before a divergence (default 8) */
-	bool quiet;             /* no progress output */
+	unsigned context;       /* events shown before a divergence (0: the default,
+				 * 8; at most 64) */
+	bool quiet;             /* no progress bar (it is only ever drawn on stderr
+				 * when stderr is a terminal) */
 };
 
 struct replay_result {
@@ -60,13 +78,40 @@ struct replay_result {
 	uint64_t first_divergence;   /* event index, valid if divergences > 0 */
 	char report[4096];      /* first divergence: expected, got, context */
 	struct trace_error err; /* trace damage, if any */
+	uint64_t digest;        /* hash of every output the replayed devices produced
+				 * and of their final state (docs/replay.md): equal
+				 * across runs, compilers and flags */
 };
 
 /*
  * Replay the trace at path. Returns 0 when it replayed with no divergence,
- * 1 on divergence (res->report says where and what), -1 when the trace
- * could not be read (res->err).
+ * 1 on divergence (res->report says where and what; res->err is also set
+ * when the trace turned out damaged after it), -1 when the trace could not
+ * be read (res->err; every intact event before the damage was replayed and
+ * compared).
  */
 int replay_file(const char *path, const struct replay_opts *o, struct replay_result *res);
+/* The same for a trace of len bytes at buf. */
+int replay_mem(const void *buf, size_t len, const struct replay_opts *o, struct replay_result *res);
+
+/*
+ * Step by step, for stand-alone reproducers (`ringside convert --to c`):
+ * replayer_open_mem builds the trace's machine with the replay source, world
+ * and interrupt sink installed (NULL with res->err on failure);
+ * replayer_machine is that machine; replayer_next takes the next top-level
+ * event, which must be number index: 1 when it is an access, which the
+ * caller then performs on the machine (machine_pio_* / machine_mmio_*) and
+ * finishes with replayer_access_done(value read, 0 for a write); 0 when it
+ * was a host event or a checkpoint, performed by replayer_next; -1 at the
+ * end, on damage or when the trace is not at index. replayer_close frees
+ * everything and returns as replay_file.
+ */
+struct replayer;
+struct replayer *replayer_open_mem(const void *buf, size_t len, const struct replay_opts *o,
+				   struct replay_result *res);
+struct machine *replayer_machine(struct replayer *rp);
+int replayer_next(struct replayer *rp, uint64_t index);
+void replayer_access_done(struct replayer *rp, uint64_t value);
+int replayer_close(struct replayer *rp);
 
 #endif

@@ -14,7 +14,9 @@
  * static list (no constructor registration). NULL-terminated. */
 extern const struct vdev_ops *const rs_devices[];
 
-/* Model by machine-spec name, or NULL. */
+/* Model by machine-spec name, or NULL. A name starting with "test-" is
+ * looked up in a separate table of test-only models (the fuzz oracles'
+ * deliberately broken "test-broken", docs/oracles.md), never in rs_devices[]. */
 const struct vdev_ops *rs_device_find(const char *name);
 
 /*

@@ -96,6 +96,13 @@ struct vdev_ops {
 	/* A host event for this device arrived through the world (rx frame,
 	 * console input, balloon target, ...). */
 	void (*host_event)(struct vdev *d, const struct world_event *ev);
+	/* Return host-side state that a guest reset keeps (what host events
+	 * and backends set: terminal size, balloon target, link state, media,
+	 * pending host requests, counters) to its value right after create().
+	 * machine_reset() calls it, then vdev_reset(), so ops->reset refills
+	 * the config from the restored state. A model that keeps such state
+	 * and lacks this op makes in-process fuzzing nondeterministic. */
+	void (*host_reset)(struct vdev *d);
 };
 
 /* Interrupt delivery, implemented by the transport. */

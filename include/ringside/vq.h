@@ -74,6 +74,29 @@ struct vq_config {
 
 typedef void (*vq_error_fn)(void *ctx, unsigned qidx, enum diag_code code);
 
+struct vq;
+
+/*
+ * Observer of the chains a queue hands out and takes back, for checkers (the
+ * fuzz oracles keep a per-queue view of the chains in flight with it). Every
+ * hook is optional; none may call back into the queue.
+ *   popped   c left vq_pop and is now in flight
+ *   retired  c leaves the in-flight set. used: the engine is about to write
+ *            the used entry that completes it, with len (already clamped to
+ *            c->write_len); in an IN_ORDER batch every chain the one entry
+ *            completes is reported, the skipped ones with their write_len.
+ *            !used: the queue broke and c is dropped without a used entry
+ *            (len 0)
+ *   reset    the queue forgot its configuration and every chain in flight
+ *            (vq_setup, vq_reset)
+ */
+struct vq_observer {
+	void (*popped)(void *ctx, const struct vq *vq, const struct vq_chain *c);
+	void (*retired)(void *ctx, const struct vq *vq, const struct vq_chain *c, uint32_t len,
+			bool used);
+	void (*reset)(void *ctx, const struct vq *vq);
+};
+
 struct vq_stats {
 	uint64_t popped;      /* chains popped */
 	uint64_t pushed;      /* chains completed */
@@ -95,6 +118,8 @@ struct vq {
 	struct diag_log *log;
 	vq_error_fn on_error;
 	void *err_ctx;
+	const struct vq_observer *obs; /* optional (vq_set_observer) */
+	void *obs_ctx;
 	/* split state */
 	uint16_t last_avail;     /* next avail->ring entry to consume (free-running) */
 	uint16_t used_idx;       /* our copy of used->idx (free-running) */
@@ -119,6 +144,10 @@ struct vq {
 void vq_init(struct vq *vq, struct gm *gm, struct diag_log *log, unsigned qidx,
 	     vq_error_fn on_error, void *err_ctx);
 
+/* Install an observer (obs NULL removes it). It stays across vq_setup and
+ * vq_reset, like the arena, log and error hook. */
+void vq_set_observer(struct vq *vq, const struct vq_observer *obs, void *ctx);
+
 /*
  * Validate a configuration and make the queue ready.
  * Checks: num in range (power of two for split), areas aligned (split: desc
@@ -129,7 +158,7 @@ void vq_init(struct vq *vq, struct gm *gm, struct diag_log *log, unsigned qidx,
 int vq_setup(struct vq *vq, const struct vq_config *cfg);
 
 /* Forget the configuration and all state; frees the in-flight bitmap. The
- * queue keeps its arena, log and hook. */
+ * queue keeps its arena, log, error hook and observer. */
 void vq_reset(struct vq *vq);
 
 /* Compute split legacy-layout addresses from a ring base and alignment. */

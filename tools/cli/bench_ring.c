@@ -138,8 +138,12 @@ int cmd_bench(int argc, char **argv)
 {
 	double seconds = 0.3;
 
+	if (argc >= 2 && !strcmp(argv[1], "replay"))
+		return cmd_bench_replay(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "fuzz"))
+		return cmd_bench_fuzz(argc - 1, argv + 1);
 	if (argc < 2 || strcmp(argv[1], "ring"))
-		return cli_error("bench: which benchmark? (available: ring)");
+		return cli_error("bench: which benchmark? (available: ring, replay, fuzz)");
 	for (int a = 2; a < argc; a++) {
 		if (!strcmp(argv[a], "--quick"))
 			seconds = 0.03;

@@ -48,6 +48,30 @@ static void usage(FILE *f)
 	      "  bench ring [--quick]\n"
 	      "        virtqueue throughput: split/packed, direct/indirect, 1/4 segments,\n"
 	      "        against memcpy bandwidth; last line 'ring: ratio=<x>'\n"
+	      "  dump FILE [--json]\n"
+	      "        print a trace: header, then one event per line (--json: JSON Lines)\n"
+	      "  stat FILE\n"
+	      "        event counts and data bytes by type, frames, sizes, compression ratio\n"
+	      "  record [--kvm|--unicorn] [--machine SPEC] [--timeout S] -o FILE\n"
+	      "        run the test-guest firmware under KVM (or Unicorn) and record a trace\n"
+	      "  replay FILE [--continue] [--context N]\n"
+	      "        replay a trace without a guest CPU, check every output against it;\n"
+	      "        exit 0 clean, 1 divergence, 2 bad input\n"
+	      "  minimize FILE -o OUT [--keep divergence|crash]\n"
+	      "        shrink a trace (delta debugging), keeping its divergence or crash\n"
+	      "  convert FILE (--to ops|c | --from ops --target NAME) -o OUT\n"
+	      "        trace -> fuzz op stream or C reproducer; crash input -> trace\n"
+	      "  bench replay [--quick]\n"
+	      "        replay throughput, replay / zstd time, recording overhead, bytes per\n"
+	      "        event; last line 'replay: ratio=<x> record_overhead=<y> ...'\n"
+	      "  fuzz TARGET [--engine libfuzzer|afl] [--time SECONDS] [--jobs N]\n"
+	      "        build if needed and fuzz a target with its corpus and dictionary;\n"
+	      "        summary of executions, exec/s, coverage and crashes ('fuzz --list')\n"
+	      "  repro FILE [--target T]      replay a crash input, op listing + report\n"
+	      "  repro --minimize FILE -o OUT minimize a crash input\n"
+	      "  bench fuzz [--time SECONDS]\n"
+	      "        exec/s of every fuzz target vs an empty libFuzzer target;\n"
+	      "        last line 'fuzz: median_ratio=<x>'\n"
 	      "  help | --help        this text\n"
 	      "  version | --version  print the version\n"
 	      "\n"
@@ -74,5 +98,21 @@ int main(int argc, char **argv)
 		return cmd_demo(argc - 1, argv + 1);
 	if (!strcmp(cmd, "bench"))
 		return cmd_bench(argc - 1, argv + 1);
+	if (!strcmp(cmd, "dump"))
+		return cmd_dump(argc - 1, argv + 1);
+	if (!strcmp(cmd, "stat"))
+		return cmd_stat(argc - 1, argv + 1);
+	if (!strcmp(cmd, "fuzz"))
+		return cmd_fuzz(argc - 1, argv + 1);
+	if (!strcmp(cmd, "repro"))
+		return cmd_repro(argc - 1, argv + 1);
+	if (!strcmp(cmd, "record"))
+		return cmd_record(argc - 1, argv + 1);
+	if (!strcmp(cmd, "replay"))
+		return cmd_replay(argc - 1, argv + 1);
+	if (!strcmp(cmd, "minimize"))
+		return cmd_minimize(argc - 1, argv + 1);
+	if (!strcmp(cmd, "convert"))
+		return cmd_convert(argc - 1, argv + 1);
 	return cli_error("unknown command '%s' (try 'ringside help')", cmd);
 }

@@ -1,0 +1,142 @@
+/*
+ * ringside tests — helpers shared by the tests/test_vmm_*.c programs:
+ * running a guest on a machine with or without recording, tiny hand-made
+ * guests (ELF64 images around a few bytes of code), and what the firmware
+ * should report for a machine.
+ */
+#ifndef RS_TESTS_VMM_UTIL_H
+#define RS_TESTS_VMM_UTIL_H
+
+#include <elf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "ringside/replay.h"
+#include "ringside/ringside.h"
+#include "vmm.h"
+
+#define TINY_BASE 0x100000ull
+#define TINY_CODE_OFF 0x1000u
+
+/*
+ * A minimal guest: one executable PT_LOAD segment at TINY_BASE holding code
+ * (file offset TINY_CODE_OFF), memsz = codelen + bss. Returns the image
+ * length (buf holds at least TINY_CODE_OFF + codelen bytes).
+ */
+static inline size_t tiny_elf(uint8_t *buf, size_t cap, const void *code, size_t codelen,
+			      size_t bss)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+
+	if (cap < TINY_CODE_OFF + codelen)
+		abort();
+	memset(buf, 0, TINY_CODE_OFF + codelen);
+	memset(&eh, 0, sizeof eh);
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = ELFCLASS64;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_ident[EI_VERSION] = EV_CURRENT;
+	eh.e_type = ET_EXEC;
+	eh.e_machine = EM_X86_64;
+	eh.e_version = EV_CURRENT;
+	eh.e_entry = TINY_BASE;
+	eh.e_phoff = sizeof eh;
+	eh.e_ehsize = sizeof eh;
+	eh.e_phentsize = sizeof ph;
+	eh.e_phnum = 1;
+	memset(&ph, 0, sizeof ph);
+	ph.p_type = PT_LOAD;
+	ph.p_flags = PF_R | PF_X;
+	ph.p_offset = TINY_CODE_OFF;
+	ph.p_vaddr = ph.p_paddr = TINY_BASE;
+	ph.p_filesz = codelen;
+	ph.p_memsz = codelen + bss;
+	ph.p_align = 4096;
+	memcpy(buf, &eh, sizeof eh);
+	memcpy(buf + sizeof eh, &ph, sizeof ph);
+	memcpy(buf + TINY_CODE_OFF, code, codelen);
+	return TINY_CODE_OFF + codelen;
+}
+
+/* Sessions the firmware runs on m: two on a transitional PCI device (1.x
+ * and legacy interface), one on every other transport. */
+static inline unsigned expected_sessions(const struct machine *m)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < m->ndevs; i++)
+		n += m->devinfo[i].transport == MSPEC_PCI ? 2 : 1;
+	return n;
+}
+
+/* One run: the machine from spec (NULL: the default), recorded into
+ * trace_path when not NULL (closed when the run passed, else aborted).
+ * Fills *v (caller: vmm_destroy) and *m (caller: rs_machine_free). Returns
+ * vmm_run's result, or -2 when the machine or the trace could not be set
+ * up. */
+static inline int vmm_test_run(const char *spec, const struct vmm_opts *o,
+			       const char *trace_path, struct vmm *v, struct machine **m)
+{
+	char buf[2048], err[512];
+	struct trace_header h;
+	struct trace_error terr;
+	struct trace_writer *w = NULL;
+	struct recorder *rec = NULL;
+	int r;
+
+	if (!spec) {
+		vmm_default_spec(buf, sizeof buf);
+		spec = buf;
+	}
+	if (rec_machine_new(spec, NULL, vmm_backend_name(o->backend), m, &h, err, sizeof err) <
+	    0) {
+		fprintf(stderr, "machine: %s\n", err);
+		return -2;
+	}
+	if (trace_path) {
+		w = trace_writer_open(trace_path, &h, &terr);
+		if (!w) {
+			fprintf(stderr, "trace: %s\n", terr.msg);
+			rec_header_release(&h);
+			return -2;
+		}
+	}
+	rec_header_release(&h);
+	vmm_init(v, *m);
+	if (w) {
+		rec = recorder_new(*m, w);
+		vmm_set_recorder(v, rec);
+	}
+	r = vmm_run(v, o);
+	if (rec) {
+		recorder_free(rec);
+		vmm_set_recorder(v, NULL);
+	}
+	if (w) {
+		if (r == 0 && v->result.status == 0) {
+			if (trace_writer_close(w, &terr) < 0) {
+				fprintf(stderr, "trace close: %s\n", terr.msg);
+				r = -2;
+			}
+		} else {
+			trace_writer_abort(w);
+		}
+	}
+	if (r < 0 && r != -2)
+		fprintf(stderr, "run: %s: %s\n", vmm_stop_name(v->stop), v->why);
+	return r;
+}
+
+/* A temporary file name under TMPDIR (or /tmp), unique per process. */
+static inline void vmm_test_tmp(char *buf, size_t len, const char *what)
+{
+	const char *dir = getenv("TMPDIR");
+
+	snprintf(buf, len, "%s/ringside-%s-%ld.trace", dir && *dir ? dir : "/tmp", what,
+		 (long)getpid());
+}
+
+#endif
