@@ -149,3 +149,8 @@ void world_destroy(struct world *w)
 	if (w && w->ops && w->ops->destroy)
 		w->ops->destroy(w);
 }
+
+bool world_serves_io(const struct world *w)
+{
+	return w && w->ops && w->ops->serves_io;
+}

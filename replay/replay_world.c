@@ -308,6 +308,7 @@ static const struct world_ops replay_world_ops = {
 	.next_event = rw_next_event,
 	.post = rw_post,
 	.destroy = rw_destroy,
+	.serves_io = true,
 };
 
 struct world *rp_world_new(const struct rec_wb_entry *wb, size_t nwb)

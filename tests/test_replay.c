@@ -157,6 +157,16 @@ static void test_replay_touches_no_host_resource(void)
 	CHECK_EQ(unlink(img), 0);
 	CHECK_EQ(replay_file(path, &quiet, &res), 0);
 	CHECK_EQ(res.divergences, 0);
+	/* scsi disk and CD-ROM images likewise */
+	fd = open(img, O_CREAT | O_RDWR | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	CHECK_EQ(ftruncate(fd, 256 * 1024), 0);
+	close(fd);
+	snprintf(spec, sizeof spec, "mem=16M pci-modern:scsi,disk0=file:%s,cd1=%s", img, img);
+	record(spec, path, 4);
+	CHECK_EQ(unlink(img), 0);
+	CHECK_EQ(replay_file(path, &quiet, &res), 0);
+	CHECK_EQ(res.divergences, 0);
 	/* a pty console records live and replays without a terminal */
 	fd = posix_openpt(O_RDWR);
 	if (fd >= 0) {

@@ -211,15 +211,15 @@ static int blk_backend_size(struct vdev *d, struct world_backend *be, uint64_t *
 }
 
 /* Build the backend the options ask for. 0 or -errno with err. An image
- * file is opened only in a live world: any other (replay, fuzzing) answers
- * every request itself, and a replay must not need, or touch, the file. */
-static int blk_open_backend(struct blk *b, bool live, char *err, size_t errlen)
+ * file is opened unless the world answers every request itself (replay,
+ * world_serves_io): a replay must not need, or touch, the file. */
+static int blk_open_backend(struct blk *b, bool open_files, char *err, size_t errlen)
 {
 	const struct blk_params *p = &b->p;
 	struct world_backend *be;
 	int r;
 
-	if (p->file[0] && !live) {
+	if (p->file[0] && !open_files) {
 		r = blk_proxy_new(p->file, &be, err, errlen);
 	} else if (p->file[0] && !p->cow) {
 		r = blk_file_new(p->file, p->ro, &be, err, errlen);
@@ -753,7 +753,7 @@ static int blk_create(struct vdev *d, struct vdev_args *args, char *err, size_t 
 		snprintf(err, errlen, "blk: needs a world for its backend (create it in a machine)");
 		return -EINVAL;
 	}
-	r = blk_open_backend(b, world_is_live(d->world), err, errlen);
+	r = blk_open_backend(b, !world_serves_io(d->world), err, errlen);
 	if (r < 0)
 		return r;
 	b->backend->dev = d->index;

@@ -654,6 +654,16 @@ static int scsi_open_cow(const char *path, struct world_backend **out, char *err
 	return r;
 }
 
+/* An image file, or (in a world that answers backend I/O itself, i.e. a
+ * replay) a stand-in that only names it: a replay must not need the file. */
+static int scsi_open_file(struct vdev *d, const char *path, bool ro, struct world_backend **out,
+			  char *err, size_t errlen)
+{
+	if (world_serves_io(d->world))
+		return blk_proxy_new(path, out, err, errlen);
+	return blk_file_new(path, ro, out, err, errlen);
+}
+
 /* Open the image of unit u from its option value, with blk's backends
  * (ringside/blk.h): mem (zeroes or a copy-on-write file) and file. */
 static int scsi_unit_open(struct vdev *d, struct scsi_unit *u, const char *val, char *err,
@@ -668,8 +678,8 @@ static int scsi_unit_open(struct vdev *d, struct scsi_unit *u, const char *val, 
 		u->ro = true;
 		if (strcmp(val, "empty") == 0)
 			return 0;
-		r = blk_file_new(strncmp(val, "file:", 5) == 0 ? val + 5 : val, true, &u->be, inner,
-				 sizeof inner);
+		r = scsi_open_file(d, strncmp(val, "file:", 5) == 0 ? val + 5 : val, true, &u->be,
+				   inner, sizeof inner);
 	} else {
 		struct vdev_args one = { .n = 1 };
 
@@ -694,12 +704,14 @@ static int scsi_unit_open(struct vdev *d, struct scsi_unit *u, const char *val, 
 			}
 		} else if (strncmp(val, "ro:", 3) == 0) {
 			u->ro = true;
-			r = blk_file_new(val + 3, true, &u->be, inner, sizeof inner);
+			r = scsi_open_file(d, val + 3, true, &u->be, inner, sizeof inner);
 		} else if (strncmp(val, "cow:", 4) == 0) {
-			r = scsi_open_cow(val + 4, &u->be, inner, sizeof inner);
+			r = world_serves_io(d->world)
+				    ? blk_proxy_new(val + 4, &u->be, inner, sizeof inner)
+				    : scsi_open_cow(val + 4, &u->be, inner, sizeof inner);
 		} else {
-			r = blk_file_new(strncmp(val, "file:", 5) == 0 ? val + 5 : val, false, &u->be,
-					 inner, sizeof inner);
+			r = scsi_open_file(d, strncmp(val, "file:", 5) == 0 ? val + 5 : val, false,
+					   &u->be, inner, sizeof inner);
 		}
 	}
 	if (r < 0) {

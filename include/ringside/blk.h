@@ -144,9 +144,8 @@ int blk_file_new(const char *path, bool ro, struct world_backend **out, char *er
 		 size_t errlen);
 
 /*
- * Stand-in for the image at path in a world that is not live (replay,
- * fuzzing): nothing is opened, because such a world answers every request
- * itself (a replay from the trace); the backend only names the image and
+ * Stand-in for the image at path in a world that answers every request
+ * itself (world_serves_io: a replay from the trace): nothing is opened; the backend only names the image and
  * answers every request it still gets with -ENXIO. Returns 0 with *out, or
  * -ENOMEM with one line in err.
  */

@@ -110,6 +110,9 @@ struct world_ops {
 	/* Queue a host event (copies data). 0, -ENOSPC (queue full), -EINVAL. */
 	int (*post)(struct world *w, const struct world_event *ev);
 	void (*destroy)(struct world *w);
+	/* True when io() answers every backend request itself and never calls
+	 * the backend (replay): devices then need not open their images. */
+	bool serves_io;
 };
 
 /* Kinds of input shown to the tap, in the order devices consumed them.
@@ -188,6 +191,11 @@ struct world *world_live_new(void);
 
 /* True when w is a live world (world_live_new). */
 bool world_is_live(const struct world *w);
+
+/* True when w answers backend I/O itself without touching backends (a
+ * replay world, ops->serves_io): a device may then skip opening its image
+ * files and use a stand-in that only names them. False for NULL. */
+bool world_serves_io(const struct world *w);
 
 /*
  * Live world: wait up to timeout_ms (-1: no limit) for input on the watched
