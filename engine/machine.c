@@ -384,70 +384,47 @@ static inline bool mmio_size_ok(unsigned size)
 	return size <= 8 && ((0x116u >> size) & 1);
 }
 
-uint64_t machine_pio_read(struct machine *m, uint16_t port, unsigned size)
+/* One access through map: find the range wholly holding it and call its
+ * handler. size_ok says the size is one the bus carries. Reads of nothing
+ * (no range, bad size, no handler) give all-ones; unhandled writes drop. */
+static inline uint64_t map_access(struct machine *m, const struct io_map *map, bool size_ok,
+				  bool write, uint64_t addr, unsigned size, uint64_t val,
+				  const char *what)
 {
-	const struct io_range *r;
+	const struct io_range *r = size_ok ? io_map_find(map, addr, size) : NULL;
 
-	if (RS_UNLIKELY(!pio_size_ok(size)))
-		goto bad;
-	r = io_map_find(&m->pio, port, size);
-	if (RS_UNLIKELY(!r))
-		goto bad;
+	if (RS_UNLIKELY(!r)) {
+		unmapped(m, what, addr, size);
+		return ones(size);
+	}
+	if (write) {
+		if (r->ops->write)
+			r->ops->write(r->ctx, addr - r->base, size, val & ones(size));
+		return 0;
+	}
 	if (!r->ops->read)
 		return ones(size);
-	return r->ops->read(r->ctx, port - r->base, size) & ones(size);
-bad:
-	unmapped(m, "pio read", port, size);
-	return ones(size);
+	return r->ops->read(r->ctx, addr - r->base, size) & ones(size);
+}
+
+uint64_t machine_pio_read(struct machine *m, uint16_t port, unsigned size)
+{
+	return map_access(m, &m->pio, pio_size_ok(size), false, port, size, 0, "pio read");
 }
 
 void machine_pio_write(struct machine *m, uint16_t port, unsigned size, uint64_t val)
 {
-	const struct io_range *r;
-
-	if (RS_UNLIKELY(!pio_size_ok(size)))
-		goto bad;
-	r = io_map_find(&m->pio, port, size);
-	if (RS_UNLIKELY(!r))
-		goto bad;
-	if (r->ops->write)
-		r->ops->write(r->ctx, port - r->base, size, val & ones(size));
-	return;
-bad:
-	unmapped(m, "pio write", port, size);
+	map_access(m, &m->pio, pio_size_ok(size), true, port, size, val, "pio write");
 }
 
 uint64_t machine_mmio_read(struct machine *m, uint64_t gpa, unsigned size)
 {
-	const struct io_range *r;
-
-	if (RS_UNLIKELY(!mmio_size_ok(size)))
-		goto bad;
-	r = io_map_find(&m->mmio, gpa, size);
-	if (RS_UNLIKELY(!r))
-		goto bad;
-	if (!r->ops->read)
-		return ones(size);
-	return r->ops->read(r->ctx, gpa - r->base, size) & ones(size);
-bad:
-	unmapped(m, "mmio read", gpa, size);
-	return ones(size);
+	return map_access(m, &m->mmio, mmio_size_ok(size), false, gpa, size, 0, "mmio read");
 }
 
 void machine_mmio_write(struct machine *m, uint64_t gpa, unsigned size, uint64_t val)
 {
-	const struct io_range *r;
-
-	if (RS_UNLIKELY(!mmio_size_ok(size)))
-		goto bad;
-	r = io_map_find(&m->mmio, gpa, size);
-	if (RS_UNLIKELY(!r))
-		goto bad;
-	if (r->ops->write)
-		r->ops->write(r->ctx, gpa - r->base, size, val & ones(size));
-	return;
-bad:
-	unmapped(m, "mmio write", gpa, size);
+	map_access(m, &m->mmio, mmio_size_ok(size), true, gpa, size, val, "mmio write");
 }
 
 /* ---- allocators --------------------------------------------------------- */

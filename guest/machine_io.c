@@ -5,6 +5,7 @@
 #include "ringside/guest_machine.h"
 
 #include "ringside/gm.h"
+#include "ringside/mspec.h"
 
 static uint32_t mio_pio_read(void *ctx, uint16_t port, unsigned size)
 {
@@ -49,4 +50,28 @@ void gdrv_machine_io(struct gdrv_io *io, struct machine *m)
 	io->mmio_write = mio_mmio_write;
 	io->mem_read = mio_mem_read;
 	io->mem_write = mio_mem_write;
+}
+
+unsigned gdrv_machine_ifaces(const struct machine *m, unsigned i,
+			     const struct gdrv_pci_info *pci, unsigned npci,
+			     enum gdrv_transport out[2], const struct gdrv_pci_info **found)
+{
+	const struct machine_devinfo *info = &m->devinfo[i];
+	unsigned n = 0;
+
+	*found = NULL;
+	for (unsigned k = 0; k < npci; k++)
+		if ((int)pci[k].slot == info->slot)
+			*found = &pci[k];
+	switch (info->transport) {
+	case MSPEC_PCI:
+		out[n++] = GDRV_PCI_MODERN;
+		out[n++] = GDRV_PCI_LEGACY;
+		break;
+	case MSPEC_PCI_MODERN: out[n++] = GDRV_PCI_MODERN; break;
+	case MSPEC_PCI_LEGACY: out[n++] = GDRV_PCI_LEGACY; break;
+	case MSPEC_MMIO: out[n++] = GDRV_MMIO_V2; break;
+	default: out[n++] = GDRV_MMIO_V1; break;
+	}
+	return n;
 }

@@ -14,6 +14,7 @@
 #include "ringside/balloon.h"
 #include "ringside/blk.h"
 #include "ringside/echo.h"
+#include "ringside/guest_machine.h"
 #include "ringside/ringside.h"
 #include "ringside/vmmci.h"
 #include "inproc.h"
@@ -647,24 +648,10 @@ void inproc_workload(struct machine *m, struct inproc_io *c, const struct inproc
 	}
 	npci = gdrv_pci_scan(&io, pci, MACHINE_PCI_SLOTS);
 	for (unsigned i = 0; i < m->ndevs; i++) {
-		const struct machine_devinfo *info = &m->devinfo[i];
-		const struct gdrv_pci_info *p = NULL;
+		const struct gdrv_pci_info *p;
 		enum gdrv_transport ifs[2];
-		unsigned nif = 0;
+		unsigned nif = gdrv_machine_ifaces(m, i, pci, npci, ifs, &p);
 
-		for (unsigned k = 0; k < npci; k++)
-			if ((int)pci[k].slot == info->slot)
-				p = &pci[k];
-		switch (info->transport) {
-		case MSPEC_PCI:
-			ifs[nif++] = GDRV_PCI_MODERN;
-			ifs[nif++] = GDRV_PCI_LEGACY;
-			break;
-		case MSPEC_PCI_MODERN: ifs[nif++] = GDRV_PCI_MODERN; break;
-		case MSPEC_PCI_LEGACY: ifs[nif++] = GDRV_PCI_LEGACY; break;
-		case MSPEC_MMIO: ifs[nif++] = GDRV_MMIO_V2; break;
-		default: ifs[nif++] = GDRV_MMIO_V1; break;
-		}
 		for (unsigned k = 0; k < nif; k++) {
 			s.dev = i;
 			s.why[0] = '\0';

@@ -12,4 +12,15 @@
 /* Fill io so the reference driver plays the guest of machine m. */
 void gdrv_machine_io(struct gdrv_io *io, struct machine *m);
 
+/*
+ * The driver interfaces through which device i of m can be reached: a
+ * transitional PCI device twice (modern first, then legacy), any other
+ * once. Fills out[] (room for 2) and returns how many. *pci is set to the
+ * scan entry of the device's slot among pci[0..npci) (NULL for MMIO
+ * devices or when the scan did not find it).
+ */
+unsigned gdrv_machine_ifaces(const struct machine *m, unsigned i,
+			     const struct gdrv_pci_info *pci, unsigned npci,
+			     enum gdrv_transport out[2], const struct gdrv_pci_info **found);
+
 #endif

@@ -343,23 +343,9 @@ int cmd_demo(int argc, char **argv)
 	}
 	for (unsigned i = 0; i < m->ndevs; i++) {
 		const struct machine_devinfo *info = &m->devinfo[i];
-		const struct gdrv_pci_info *p = NULL;
+		const struct gdrv_pci_info *p;
 		enum gdrv_transport ifs[2];
-		unsigned nif = 0;
-
-		for (unsigned k = 0; k < npci; k++)
-			if ((int)pci[k].slot == info->slot)
-				p = &pci[k];
-		switch (info->transport) {
-		case MSPEC_PCI:
-			ifs[nif++] = GDRV_PCI_MODERN;
-			ifs[nif++] = GDRV_PCI_LEGACY;
-			break;
-		case MSPEC_PCI_MODERN: ifs[nif++] = GDRV_PCI_MODERN; break;
-		case MSPEC_PCI_LEGACY: ifs[nif++] = GDRV_PCI_LEGACY; break;
-		case MSPEC_MMIO: ifs[nif++] = GDRV_MMIO_V2; break;
-		default: ifs[nif++] = GDRV_MMIO_V1; break;
-		}
+		unsigned nif = gdrv_machine_ifaces(m, i, pci, npci, ifs, &p);
 		for (unsigned k = 0; k < nif; k++) {
 			struct session *s = &ss[ns++];
 			if ((ifs[k] == GDRV_PCI_LEGACY || ifs[k] == GDRV_PCI_MODERN) && !p) {
