@@ -148,18 +148,27 @@ void console_mem_fail(struct world_backend *b, int err)
 		m->fail = err < 0 ? err : 0;
 }
 
-int console_mem_inject(struct world_backend *b, struct world *w, const void *data, size_t len)
+int console_post_input(struct world *w, const struct world_backend *b, unsigned port,
+		       const void *data, size_t len)
 {
-	const struct console_mem *m = mem_of(b);
 	struct world_event ev = {
 		.kind = WEV_CONSOLE_IN,
 		.dev = b ? b->dev : 0,
+		.port = port,
+		.len = (uint32_t)len,
 		.data = data,
 	};
 
-	if (!m || len > WORLD_EVENT_MAX_DATA)
+	if (len > WORLD_EVENT_MAX_DATA)
 		return -EINVAL;
-	ev.port = m->port;
-	ev.len = (uint32_t)len;
 	return world_post(w, &ev);
+}
+
+int console_mem_inject(struct world_backend *b, struct world *w, const void *data, size_t len)
+{
+	const struct console_mem *m = mem_of(b);
+
+	if (!m)
+		return -EINVAL;
+	return console_post_input(w, b, m->port, data, len);
 }

@@ -69,14 +69,8 @@ static void pty_on_readable(struct world_backend *b, struct world *w)
 	ssize_t r = read(p->master, buf, sizeof buf);
 
 	if (r > 0) {
-		struct world_event ev = {
-			.kind = WEV_CONSOLE_IN,
-			.dev = b->dev,
-			.port = p->port,
-			.len = (uint32_t)r,
-			.data = buf,
-		};
-		world_post(w, &ev); /* a full queue drops the input, as a full UART would */
+		/* a full queue drops the input, as a full UART would */
+		(void)console_post_input(w, b, p->port, buf, (size_t)r);
 	}
 	/* r <= 0: EAGAIN or EINTR (another poll comes), or EIO, which cannot
 	 * last: the backend's own slave descriptor keeps the pair connected. */

@@ -77,14 +77,8 @@ static void stdio_on_readable(struct world_backend *b, struct world *w)
 	ssize_t r = read(s->in_fd, buf, sizeof buf);
 
 	if (r > 0) {
-		struct world_event ev = {
-			.kind = WEV_CONSOLE_IN,
-			.dev = b->dev,
-			.port = s->port,
-			.len = (uint32_t)r,
-			.data = buf,
-		};
-		world_post(w, &ev); /* a full queue drops the input, as a full UART would */
+		/* a full queue drops the input, as a full UART would */
+		(void)console_post_input(w, b, s->port, buf, (size_t)r);
 		return;
 	}
 	if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))

@@ -105,6 +105,12 @@ int console_pty_new(unsigned dev, unsigned port, bool quiet, struct world_backen
 /* Destroy any console backend (NULL is fine). */
 void console_backend_free(struct world_backend *b);
 
+/* Post len bytes (<= WORLD_EVENT_MAX_DATA) of host input for port of the
+ * console whose backend is b, as a WEV_CONSOLE_IN event: what every
+ * backend's input path does. Returns world_post's result. */
+int console_post_input(struct world *w, const struct world_backend *b, unsigned port,
+		       const void *data, size_t len);
+
 extern const struct world_backend_ops console_mem_backend_ops;
 extern const struct world_backend_ops console_stdio_backend_ops;
 extern const struct world_backend_ops console_pty_backend_ops;
