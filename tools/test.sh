@@ -1,28 +1,42 @@
 #!/usr/bin/env bash
 # ringside — the whole test suite: install what is missing, then
-#   1. build with the default preset (gcc, -Werror) and run ctest,
-#   2. build with the asan preset (clang, ASan+UBSan, -Werror) and run ctest,
-#   3. build with the coverage preset and check line coverage of engine/ and
-#      transports/ (tools/coverage.sh, at least 90%).
+#   1. default preset (gcc, -Werror): build, ctest (includes the OSS-Fuzz
+#      build.sh test and the ringside fuzz/repro end-to-end test);
+#   2. asan preset (clang, ASan+UBSan, -Werror): build, ctest;
+#   3. coverage preset: line coverage of engine/ and transports/ must be at
+#      least 90% (tools/coverage.sh);
+#   4. fuzz preset (clang, libFuzzer, ASan+UBSan): every fuzz target runs for
+#      RS_FUZZ_SMOKE_SECONDS (default here 8) with the oracles on, plus the
+#      corpus, regression and benchmark tests.
 # Options: --quick runs only stage 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 jobs=$(nproc 2>/dev/null || echo 2)
+smoke=${RS_FUZZ_SMOKE_SECONDS:-8}
+start=$(date +%s)
+stage() { echo; echo "== $* ($(( $(date +%s) - start )) s) =="; }
 
 tools/deps.sh
 
-echo "== default preset (gcc) =="
+stage "1/4 default preset (gcc)"
 cmake --preset default >/dev/null
 cmake --build --preset default
 ctest --preset default -j "$jobs"
 [ $quick -eq 1 ] && exit 0
 
-echo "== asan preset (clang, ASan+UBSan) =="
+stage "2/4 asan preset (clang, ASan+UBSan)"
 cmake --preset asan >/dev/null
 cmake --build --preset asan
-ctest --preset asan -j "$jobs"
+ctest --preset asan -j "$jobs" -LE ossfuzz
 
-echo "== coverage preset =="
+stage "3/4 coverage preset"
 tools/coverage.sh
+
+stage "4/4 fuzz preset (libFuzzer smoke runs, ${smoke} s per target)"
+cmake --preset fuzz -DRS_FUZZ_SMOKE_SECONDS="$smoke" >/dev/null
+cmake --build --preset fuzz
+ctest --test-dir build-fuzz --output-on-failure -j "$jobs" -R '^(fuzz_|cli_bench_fuzz)'
+
+stage "all stages passed"
