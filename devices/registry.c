@@ -227,7 +227,7 @@ int rs_machine_poll_events(struct machine *m, unsigned max)
 	while (n < max && world_next_event(m->world, &ev) == 1) {
 		n++;
 		if (ev.dev >= m->ndevs) {
-			diag_report(&m->log, DIAG_DEVICE_ERROR,
+			diag_report(&m->log, DIAG_HOST_EVENT,
 				    "host event kind %d for device %u: no such device", ev.kind,
 				    ev.dev);
 			continue;

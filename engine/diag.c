@@ -96,6 +96,7 @@ static const struct diag_info diag_table[] = {
 	DIAG_DEF(REQ_MALFORMED, DRIVER, ""),             /* the device type's request rules */
 	DIAG_DEF(SCSI_REQUEST, DRIVER, V12 "5.6.6"),     /* scsi device operation */
 	DIAG_DEF(SCSI_CONFIG, DRIVER, V12 "5.6.4"),      /* scsi device configuration layout */
+	DIAG_DEF(HOST_EVENT, HOST, ""),
 };
 
 _Static_assert(RS_ARRAY_SIZE(diag_table) == DIAG__COUNT,

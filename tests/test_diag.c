@@ -51,7 +51,7 @@ static void test_table(void)
 		/* only these are not the driver's fault */
 		if (c == DIAG_VQ_USED_LEN || c == DIAG_VQ_PUSH_INVALID || c == DIAG_DEVICE_ERROR)
 			CHECK_EQ(cls, DIAG_CLASS_DEVICE);
-		else if (c == DIAG_BACKEND_ERROR)
+		else if (c == DIAG_BACKEND_ERROR || c == DIAG_HOST_EVENT)
 			CHECK_EQ(cls, DIAG_CLASS_HOST);
 		else
 			CHECK_EQ(cls, DIAG_CLASS_DRIVER);

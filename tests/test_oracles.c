@@ -312,6 +312,10 @@ static const struct fire fires[] = {
 	  .expect = "is wedged after machine_reset" },
 	{ .bug = "wedge", .transport = "pci-legacy", .oracle = "reset",
 	  .expect = "no completion on q0" },
+	{ .bug = "wedge-features", .transport = "mmio", .oracle = "reset",
+	  .expect = "driver init failed" },
+	{ .bug = "wedge-needs-reset", .transport = "pci-modern", .oracle = "reset",
+	  .expect = "the device set DEVICE_NEEDS_RESET" },
 	{ .bug = "push-twice", .transport = "pci-modern", .oracle = "reset",
 	  .expect = "the canary (echo of 16 bytes on q0) failed: it reported a DEVICE-class" },
 	{ .bug = "transport-diff", .transport = "pci-modern", .oracle = "diff",
@@ -502,6 +506,32 @@ static void inj_pops(struct fuzz_exec *x)
 	}
 }
 
+/* A chain of 20 segments (longer than a chain keeps inline) reported as
+ * popped twice (the second replaces the first), written inside its last
+ * writable segment, then dropped. */
+static void inj_long_chain(struct fuzz_exec *x)
+{
+	struct vq *vq = vq0(x);
+	struct vq_seg segs[20];
+	struct vq_chain c;
+	uint8_t v[4] = { 1, 2, 3, 4 };
+
+	memset(&c, 0, sizeof(c));
+	for (unsigned i = 0; i < 20; i++)
+		segs[i] = (struct vq_seg){ 0x200000 + 0x100ull * i, 0x80, i >= 10 };
+	c.id = 99;
+	c.nsegs = 20;
+	c.nread = 10;
+	c.read_len = c.write_len = 10 * 0x80;
+	c.heap = segs;
+	vq->obs->popped(vq->obs_ctx, vq, &c);
+	vq->obs->popped(vq->obs_ctx, vq, &c);
+	CHECK_EQ(owatch_find(x->fm)->nlive, 1);
+	dev_write(x, segs[19].gpa + 0x7c, v, 4);
+	vq->obs->retired(vq->obs_ctx, vq, &c, 0, false);
+	CHECK_EQ(owatch_find(x->fm)->nlive, 0);
+}
+
 /* Just under one op's memory work bound, after every op (of memory the
  * guest wrote: untouched memory would take the input's bytes). */
 static void inj_work(struct fuzz_exec *x)
@@ -540,6 +570,8 @@ static const struct injection injections[] = {
 	  "dma,work", NULL }, /* (a device that holds every chain fails the canary) */
 	{ "across the end of a held chain", "test-broken,bug=hold", "pci-modern", false, 1,
 	  inj_hold_beyond, "dma", "beyond writable segment" },
+	{ "a long chain in flight", "test-broken", "pci-legacy", false, 1, inj_long_chain,
+	  "dma,reset,work", NULL },
 	{ "4000 pops in one op", "test-broken", "mmio", false, 0, inj_pops, "work",
 	  "chains popped in one op" },
 	{ "almost a hang after every op", "test-broken", "mmio", false, UINT32_MAX, inj_work,
@@ -588,6 +620,7 @@ static void test_host_owned_state(void)
 		uint8_t kind;
 		uint64_t arg;
 	} cases[] = {
+		{ "test-broken", "pci-modern", WEV_HOST, 1 },   /* its host tag */
 		{ "scsi", "pci-modern", WEV_HOST, 0 },          /* LUN 0 removed */
 		{ "balloon", "mmio", WEV_BALLOON_TARGET, 7 },   /* a new target */
 	};
@@ -608,6 +641,11 @@ static void test_host_owned_state(void)
 		fb_emit(b, "event");
 		fb_init(b, want, 16, 0);
 		fb_op(b, FOP_DEVCFG, 0, 0, 2, 0, 0, 0);
+		if (!b->info) { /* the broken device: a request, one byte short */
+			uint32_t one[] = { 16 };
+
+			fb_chain(b, 0, one, 1, one, 1, "host-owned state", 16, FUZZ_SUB_COLLECT);
+		}
 		fb_emit(b, "after");
 		fb_init(b, want, 16, 0);
 		fb_emit(b, "again");
@@ -707,6 +745,49 @@ static void test_canary_runner(void)
 		CHECK_EQ(fuzz_harness_machines(h, &fm, 1), 1);
 		expect_canary(fuzz_canary_find("test-broken"), fm, &fm->devs[0], false,
 			      "used length 17 outside [0, 16]");
+		fuzz_harness_free(h);
+	}
+
+	/* scsi's check: a LUN that is not there, a read beyond the disk */
+	t2.device = "scsi";
+	setenv("RS_FUZZ_ORACLES", "none", 1);
+	h = rs_device_find("scsi") ? fuzz_harness_new(&t2, err, sizeof(err)) : NULL;
+	unsetenv("RS_FUZZ_ORACLES");
+	if (h) {
+		CHECK_EQ(fuzz_harness_machines(h, &fm, 1), 1);
+		c = *fuzz_canary_find("scsi");
+		c.out[1] = 7; /* target 7 */
+		c.used_min = 0;
+		c.used_max = c.in_len;
+		expect_canary(&c, fm, &fm->devs[0], true, "response is not VIRTIO_SCSI_S_OK");
+		c = *fuzz_canary_find("scsi");
+		c.out[19] = 0x28;                         /* READ(10) */
+		memset(c.out + 21, 0xff, 4);              /* LBA 2^32 - 1 */
+		c.out[27] = 1;                            /* one block */
+		c.in_len = 108 + 512;
+		c.used_min = 0;
+		c.used_max = c.in_len;
+		expect_canary(&c, fm, &fm->devs[0], true, "SCSI status is not GOOD");
+		fuzz_harness_free(h);
+	}
+
+	/* host-owned state a reset keeps changes the answer: only the relaxed
+	 * canary accepts it (what the reset oracle uses once world ops ran) */
+	t2.device = "test-broken";
+	setenv("RS_FUZZ_ORACLES", "none", 1);
+	h = fuzz_harness_new(&t2, err, sizeof(err));
+	unsetenv("RS_FUZZ_ORACLES");
+	CHECK(h != NULL);
+	if (h) {
+		uint8_t in[FUZZ_OP_SIZE];
+
+		fuzz_op_encode(in, (unsigned)fuzz_opset_byte(&fuzz_opset_device, FOP_WORLD_EVENT), 0,
+			       WEV_HOST - 1, 0, 0, 0, 1);
+		(void)fuzz_harness_run(h, in, sizeof(in));
+		CHECK_EQ(fuzz_harness_machines(h, &fm, 1), 1);
+		expect_canary(fuzz_canary_find("test-broken"), fm, &fm->devs[0], true,
+			      "used length 15 outside [16, 16]");
+		expect_canary(fuzz_canary_find("test-broken"), fm, &fm->devs[0], false, NULL);
 		fuzz_harness_free(h);
 	}
 	free(canary_g);

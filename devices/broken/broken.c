@@ -17,6 +17,8 @@
  *   spin               burns BROKEN_SPIN_LOOPS iterations per notify, no DMA at all
  *   no-reset           keeps its request counter across a reset
  *   wedge              never completes anything after a reset that followed work
+ *   wedge-features     after such a reset, refuses every feature set (FEATURES_OK)
+ *   wedge-needs-reset  after such a reset, sets DEVICE_NEEDS_RESET on every notify
  *   transport-diff     flips a bit of every echoed byte on virtio-pci
  *   heap-overflow      reads one byte past its private state (for ASan)
  *   signed-overflow    overflows a signed integer per chain (for UBSan)
@@ -24,6 +26,12 @@
  * and bug=hold is no bug: it pops every chain and keeps it in flight
  * until a reset (as a device waiting for input does), so tests can act
  * on chains in flight.
+ *
+ * Host-owned state, as a balloon's target: a WEV_HOST event sets a tag
+ * that survives a guest reset (there is no host_reset op, on purpose) and,
+ * while it is not zero, every used length is one byte short of what was
+ * echoed. Tests use it to check that the oracles tell host-owned state
+ * from a bug.
  *
  * It is not in rs_devices[]: a machine spec reaches it only by its "test-"
  * name through rs_test_devices[] (devices/registry.c), so no user, target
@@ -64,6 +72,8 @@ enum broken_bug {
 	BUG_SPIN,
 	BUG_NO_RESET,
 	BUG_WEDGE,
+	BUG_WEDGE_FEATURES,
+	BUG_WEDGE_NEEDS_RESET,
 	BUG_TRANSPORT_DIFF,
 	BUG_HEAP_OVERFLOW,
 	BUG_SIGNED_OVERFLOW,
@@ -84,6 +94,8 @@ static const char *const broken_bug_names[BUG__COUNT] = {
 	[BUG_SPIN] = "spin",
 	[BUG_NO_RESET] = "no-reset",
 	[BUG_WEDGE] = "wedge",
+	[BUG_WEDGE_FEATURES] = "wedge-features",
+	[BUG_WEDGE_NEEDS_RESET] = "wedge-needs-reset",
 	[BUG_TRANSPORT_DIFF] = "transport-diff",
 	[BUG_HEAP_OVERFLOW] = "heap-overflow",
 	[BUG_SIGNED_OVERFLOW] = "signed-overflow",
@@ -93,8 +105,9 @@ static const char *const broken_bug_names[BUG__COUNT] = {
 struct broken {
 	enum broken_bug bug;  /* create-time option, kept by reset */
 	uint32_t requests;    /* chains completed since reset (config, save) */
-	bool wedged;          /* BUG_WEDGE: set by a reset after work, never
+	bool wedged;          /* BUG_WEDGE*: set by a reset after work, never
 			       * cleared, deliberately not in save() */
+	uint8_t host_tag;     /* host-owned (WEV_HOST arg), kept by reset */
 };
 
 static const struct vdev_cfg_field broken_cfg_fields[] = {
@@ -223,8 +236,8 @@ static void broken_queue_notify(struct vdev *d, unsigned q)
 	struct vdev_queue *vqs = vdev_queue(d, q);
 	struct vq_chain c;
 
-	if (b->wedged)
-		return; /* BUG_WEDGE: takes nothing any more */
+	if (b->wedged && b->bug == BUG_WEDGE)
+		return; /* takes nothing any more */
 	if (b->bug == BUG_HANG)
 		broken_hang(d, &vqs->vq);
 	if (b->bug == BUG_SPIN)
@@ -240,6 +253,8 @@ static void broken_queue_notify(struct vdev *d, unsigned q)
 			continue;
 		}
 		n = broken_echo(d, &c);
+		if (b->host_tag && n)
+			n--;
 
 		broken_dma(d, &c);
 		if (b->bug == BUG_OVERLONG_USED_LEN)
@@ -265,6 +280,8 @@ static void broken_queue_notify(struct vdev *d, unsigned q)
 			break;
 		}
 		b->requests++;
+		if (b->wedged && b->bug == BUG_WEDGE_NEEDS_RESET)
+			vdev_needs_reset(d, DIAG_DEVICE_ERROR);
 	}
 	vdev_queue_interrupt(d, q);
 }
@@ -300,11 +317,24 @@ static int broken_create(struct vdev *d, struct vdev_args *args, char *err, size
 	return 0;
 }
 
+/* BUG_WEDGE_FEATURES: nothing is good enough once wedged. */
+static int broken_validate_features(struct vdev *d, uint64_t features)
+{
+	const struct broken *b = d->priv;
+
+	if (!b->wedged || b->bug != BUG_WEDGE_FEATURES)
+		return 0;
+	diag_report(&d->log, DIAG_FEATURES_INVALID, "test-broken: refusing 0x%llx",
+		    (unsigned long long)features);
+	return -EINVAL;
+}
+
 static void broken_reset(struct vdev *d)
 {
 	struct broken *b = d->priv;
 
-	if (b->bug == BUG_WEDGE && b->requests)
+	if ((b->bug == BUG_WEDGE || b->bug == BUG_WEDGE_FEATURES ||
+	     b->bug == BUG_WEDGE_NEEDS_RESET) && b->requests)
 		b->wedged = true;
 	if (b->bug != BUG_NO_RESET)
 		b->requests = 0;
@@ -314,11 +344,20 @@ static size_t broken_save(const struct vdev *d, uint8_t *buf, size_t cap)
 {
 	const struct broken *b = d->priv;
 
-	if (cap >= 5) {
+	if (cap >= 6) {
 		buf[0] = (uint8_t)b->bug;
 		rs_st32(buf + 1, b->requests);
+		buf[5] = b->host_tag;
 	}
-	return 5;
+	return 6;
+}
+
+static void broken_host_event(struct vdev *d, const struct world_event *ev)
+{
+	struct broken *b = d->priv;
+
+	if (ev->kind == WEV_HOST)
+		b->host_tag = (uint8_t)ev->arg;
 }
 
 const struct vdev_ops broken_ops = {
@@ -334,7 +373,9 @@ const struct vdev_ops broken_ops = {
 	.priv_size = sizeof(struct broken),
 	.create = broken_create,
 	.config_read = broken_config_read,
+	.validate_features = broken_validate_features,
 	.queue_notify = broken_queue_notify,
 	.reset = broken_reset,
 	.save = broken_save,
+	.host_event = broken_host_event,
 };

@@ -396,6 +396,15 @@ static void vmmci_reset(struct vdev *d)
 	vmmci_fill_config(d);
 }
 
+/* Host-side state that a guest reset keeps: none. Host requests and their
+ * deadlines are part of the episode vmmci_reset ends (as vmd drops a
+ * pending request when the guest resets the device), so a reset device is
+ * a fresh one. The op says so to machine_reset and the fuzz oracles. */
+static void vmmci_host_reset(struct vdev *d)
+{
+	(void)d;
+}
+
 #define VMMCI_SAVE_SIZE 62
 
 /* Options, register and episode (counters are statistics, not state). */
@@ -436,6 +445,7 @@ const struct vdev_ops vmmci_ops = {
 	.config_read = vmmci_config_read,
 	.config_write = vmmci_config_write,
 	.reset = vmmci_reset,
+	.host_reset = vmmci_host_reset,
 	.save = vmmci_save,
 	.host_event = vmmci_host_event,
 };

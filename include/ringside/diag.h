@@ -13,8 +13,10 @@
 
 #include "ringside/base.h"
 
-/* Who misbehaved. Oracles report DEVICE and HOST codes as bugs; DRIVER codes
- * are the hostile guest's and are never bugs of the device stack. */
+/* Who misbehaved. The fuzz oracles report DEVICE codes as bugs
+ * (docs/oracles.md); DRIVER codes are the hostile guest's and are never bugs
+ * of the device stack; HOST codes are backend failures, which fuzzing
+ * injects on purpose (a live VMM may still want to alert on them). */
 enum diag_class {
 	DIAG_CLASS_DRIVER = 0, /* the guest driver broke a rule */
 	DIAG_CLASS_DEVICE = 1, /* a device model broke a rule (a bug) */
@@ -109,6 +111,7 @@ enum diag_code {
 				   * without INOUT, or of an unknown control type */
 	DIAG_SCSI_CONFIG,         /* sense_size or cdb_size written with a value the device
 				   * cannot honour (kept its previous value) */
+	DIAG_HOST_EVENT,          /* HOST: a host event names no device, or one that takes none */
 	DIAG__COUNT
 };
 
