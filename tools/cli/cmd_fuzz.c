@@ -1065,14 +1065,20 @@ static int run_afl(const struct cli_fuzz_ctx *c, const struct cli_fuzz_target *t
 	bool ui = o->jobs == 1 && pr.tty && !o->verbose;
 	unsigned seeds = 0, ncrash = 0;
 	double start_wall = (double)time(NULL), elapsed;
+	/* afl-fuzz refuses sanitizer options it cannot work with (a test
+	 * environment's ASAN_OPTIONS, say): give it the ones it asks for. */
+#define AFL_SAN_ENV                                                                       \
+	"ASAN_OPTIONS=abort_on_error=1:symbolize=0:detect_leaks=0",                       \
+		"UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:symbolize=0"
 	static const char *const env_common[] = {
 		"AFL_SKIP_CPUFREQ=1", "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1",
-		"AFL_AUTORESUME=1", "AFL_NO_UI=1", NULL
+		"AFL_AUTORESUME=1", "AFL_NO_UI=1", AFL_SAN_ENV, NULL
 	};
 	static const char *const env_ui[] = {
 		"AFL_SKIP_CPUFREQ=1", "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1",
-		"AFL_AUTORESUME=1", NULL
+		"AFL_AUTORESUME=1", AFL_SAN_ENV, NULL
 	};
+#undef AFL_SAN_ENV
 	bool failed = false;
 
 	if (!cli_path(bin, "%s/bin/%s", c->build, t->bin_afl) ||
