@@ -16,7 +16,7 @@ PACKAGES=(
 	libzstd-dev                      # trace compression
 	libunicorn-dev                   # recorder without /dev/kvm
 	libslirp-dev libglib2.0-dev      # user-mode networking backend for net (slirp.pc needs glib)
-	zstd zip python3
+	zstd zip unzip python3 binutils
 )
 
 check_only=0
