@@ -30,8 +30,10 @@ int gdrv_ring_alloc(struct gdrv_vq *vq)
 	const struct gdrv_io *io = d->io;
 	uint16_t num = vq->num;
 
-	/* Bookkeeping: every descriptor (split) or buffer id (packed) free. */
-	for (unsigned i = 0; i < GDRV_MAX_QSIZE; i++) {
+	/* Bookkeeping: every descriptor (split) or buffer id (packed) free.
+	 * Only [0, num) is ever used (num <= GDRV_MAX_QSIZE; ids from the
+	 * device are checked against num), so only that much is reset. */
+	for (unsigned i = 0; i < num && i < GDRV_MAX_QSIZE; i++) {
 		vq->next[i] = (uint16_t)(i + 1);
 		vq->chain_len[i] = 0;
 		vq->token[i] = 0;
