@@ -4,6 +4,8 @@
  */
 #include "ringside/guest_machine.h"
 
+#include <string.h>
+
 #include "ringside/gm.h"
 #include "ringside/mspec.h"
 
@@ -74,4 +76,30 @@ unsigned gdrv_machine_ifaces(const struct machine *m, unsigned i,
 	default: out[n++] = GDRV_MMIO_V1; break;
 	}
 	return n;
+}
+
+int gdrv_machine_open(struct gdrv_dev *d, const struct gdrv_io *io, struct gdrv_mem *mem,
+		      const struct machine *m, unsigned i, bool use_legacy,
+		      struct gdrv_pci_info *info)
+{
+	const struct machine_devinfo *di;
+	struct gdrv_pci_info pci[MACHINE_PCI_SLOTS];
+	unsigned n;
+
+	if (info)
+		memset(info, 0, sizeof *info);
+	if (i >= m->ndevs)
+		return -1;
+	di = &m->devinfo[i];
+	if (di->transport == MSPEC_MMIO || di->transport == MSPEC_MMIO_LEGACY)
+		return gdrv_open_mmio(d, io, mem, di->base);
+	n = gdrv_pci_scan(io, pci, MACHINE_PCI_SLOTS);
+	for (unsigned k = 0; k < n; k++) {
+		if ((int)pci[k].slot != di->slot)
+			continue;
+		if (info)
+			*info = pci[k];
+		return gdrv_open_pci(d, io, mem, &pci[k], use_legacy);
+	}
+	return -1;
 }

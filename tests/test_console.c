@@ -122,8 +122,6 @@ struct env {
 static bool env_open(struct env *e, const char *spec, bool use_legacy)
 {
 	char err[256];
-	struct machine_devinfo *di;
-
 	memset(e, 0, sizeof *e);
 	if (rs_machine_new(spec, &e->m, err, sizeof err) < 0) {
 		fprintf(stderr, "rs_machine_new(%s): %s\n", spec, err);
@@ -137,19 +135,9 @@ static bool env_open(struct env *e, const char *spec, bool use_legacy)
 	e->d = calloc(1, sizeof *e->d);
 	e->scratch = gdrv_alloc(&e->io, &e->mem, (uint64_t)NSLOTS * SLOT_BYTES, 4096);
 	CHECK(e->scratch != 0);
-	di = &e->m->devinfo[0];
-	if (di->transport == MSPEC_MMIO || di->transport == MSPEC_MMIO_LEGACY) {
-		CHECK_EQ(gdrv_open_mmio(e->d, &e->io, &e->mem, di->base), 0);
-	} else {
-		struct gdrv_pci_info info[4];
-		unsigned n = gdrv_pci_scan(&e->io, info, 4), i;
-
-		for (i = 0; i < n && info[i].slot != (unsigned)di->slot; i++)
-			;
-		CHECK(i < n);
-		if (i == n)
-			return false;
-		CHECK_EQ(gdrv_open_pci(e->d, &e->io, &e->mem, &info[i], use_legacy), 0);
+	if (gdrv_machine_open(e->d, &e->io, &e->mem, e->m, 0, use_legacy, NULL) != 0) {
+		CHECK(!"device not found on its transport");
+		return false;
 	}
 	CHECK_EQ(e->d->device_id, VIRTIO_ID_CONSOLE);
 	return true;

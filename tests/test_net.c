@@ -71,8 +71,6 @@ struct nenv {
 static bool env_open(struct nenv *e, const char *spec, bool use_legacy)
 {
 	char err[256];
-	struct machine_devinfo *di;
-
 	memset(e, 0, sizeof *e);
 	if (rs_machine_new(spec, &e->m, err, sizeof err) < 0) {
 		fprintf(stderr, "rs_machine_new(%s): %s\n", spec, err);
@@ -89,19 +87,9 @@ static bool env_open(struct nenv *e, const char *spec, bool use_legacy)
 	e->ctrlbuf = gdrv_alloc(&e->io, &e->mem, 4096, 4096);
 	e->big = gdrv_alloc(&e->io, &e->mem, 2 * BIG, 4096);
 	CHECK(e->g && e->rxpool && e->txpool && e->ctrlbuf && e->big);
-	di = &e->m->devinfo[0];
-	if (di->transport == MSPEC_MMIO || di->transport == MSPEC_MMIO_LEGACY) {
-		CHECK_EQ(gdrv_open_mmio(e->g, &e->io, &e->mem, di->base), 0);
-	} else {
-		struct gdrv_pci_info info[8];
-		unsigned n = gdrv_pci_scan(&e->io, info, 8), i;
-
-		for (i = 0; i < n && info[i].slot != (unsigned)di->slot; i++)
-			;
-		CHECK(i < n);
-		if (i == n)
-			return false;
-		CHECK_EQ(gdrv_open_pci(e->g, &e->io, &e->mem, &info[i], use_legacy), 0);
+	if (gdrv_machine_open(e->g, &e->io, &e->mem, e->m, 0, use_legacy, NULL) != 0) {
+		CHECK(!"device not found on its transport");
+		return false;
 	}
 	CHECK_EQ(e->g->device_id, VIRTIO_ID_NET);
 	return true;

@@ -23,4 +23,15 @@ unsigned gdrv_machine_ifaces(const struct machine *m, unsigned i,
 			     const struct gdrv_pci_info *pci, unsigned npci,
 			     enum gdrv_transport out[2], const struct gdrv_pci_info **found);
 
+/*
+ * Open device i of m with the driver d over its transport: MMIO at its base,
+ * PCI through the slot's scan entry, using the legacy interface when
+ * use_legacy. *info (may be NULL) receives the PCI scan entry (zeroed for
+ * MMIO). Returns 0, or -1 when the device is not found or the interface is
+ * absent.
+ */
+int gdrv_machine_open(struct gdrv_dev *d, const struct gdrv_io *io, struct gdrv_mem *mem,
+		      const struct machine *m, unsigned i, bool use_legacy,
+		      struct gdrv_pci_info *info);
+
 #endif
