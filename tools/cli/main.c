@@ -94,25 +94,17 @@ int main(int argc, char **argv)
 		printf("ringside %s\n", RS_VERSION);
 		return 0;
 	}
-	if (!strcmp(cmd, "demo"))
-		return cmd_demo(argc - 1, argv + 1);
-	if (!strcmp(cmd, "bench"))
-		return cmd_bench(argc - 1, argv + 1);
-	if (!strcmp(cmd, "dump"))
-		return cmd_dump(argc - 1, argv + 1);
-	if (!strcmp(cmd, "stat"))
-		return cmd_stat(argc - 1, argv + 1);
-	if (!strcmp(cmd, "fuzz"))
-		return cmd_fuzz(argc - 1, argv + 1);
-	if (!strcmp(cmd, "repro"))
-		return cmd_repro(argc - 1, argv + 1);
-	if (!strcmp(cmd, "record"))
-		return cmd_record(argc - 1, argv + 1);
-	if (!strcmp(cmd, "replay"))
-		return cmd_replay(argc - 1, argv + 1);
-	if (!strcmp(cmd, "minimize"))
-		return cmd_minimize(argc - 1, argv + 1);
-	if (!strcmp(cmd, "convert"))
-		return cmd_convert(argc - 1, argv + 1);
+	static const struct {
+		const char *name;
+		int (*run)(int argc, char **argv);
+	} cmds[] = {
+		{ "demo", cmd_demo },         { "bench", cmd_bench },   { "dump", cmd_dump },
+		{ "stat", cmd_stat },         { "fuzz", cmd_fuzz },     { "repro", cmd_repro },
+		{ "record", cmd_record },     { "replay", cmd_replay }, { "minimize", cmd_minimize },
+		{ "convert", cmd_convert },
+	};
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (!strcmp(cmd, cmds[i].name))
+			return cmds[i].run(argc - 1, argv + 1);
 	return cli_error("unknown command '%s' (try 'ringside help')", cmd);
 }
