@@ -17,26 +17,37 @@ jobs=$(nproc 2>/dev/null || echo 2)
 smoke=${RS_FUZZ_SMOKE_SECONDS:-8}
 start=$(date +%s)
 stage() { echo; echo "== $* ($(( $(date +%s) - start )) s) =="; }
+# Every ctest run's output also goes to a log, so the last line can add up
+# the whole suite ("N passed, N failed").
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+run_ctest() { ctest "$@" 2>&1 | tee -a "$log"; return "${PIPESTATUS[0]}"; }
+summary() {
+	awk '/tests passed, [0-9]+ tests failed out of/ {
+		for (i = 1; i <= NF; i++) { if ($i == "failed") f += $(i - 2); if ($i == "of") t += $(i + 1) }
+	} END { printf "%d passed, %d failed\n", t - f, f }' "$log"
+}
 
 tools/deps.sh
 
 stage "1/4 default preset (gcc)"
 cmake --preset default >/dev/null
 cmake --build --preset default
-ctest --preset default -j "$jobs"
-[ $quick -eq 1 ] && exit 0
+run_ctest --preset default -j "$jobs"
+[ $quick -eq 1 ] && { summary; exit 0; }
 
 stage "2/4 asan preset (clang, ASan+UBSan)"
 cmake --preset asan >/dev/null
 cmake --build --preset asan
-ctest --preset asan -j "$jobs" -LE ossfuzz
+run_ctest --preset asan -j "$jobs" -LE ossfuzz
 
 stage "3/4 coverage preset"
-tools/coverage.sh
+tools/coverage.sh 2>&1 | tee -a "$log"
 
 stage "4/4 fuzz preset (libFuzzer smoke runs, ${smoke} s per target)"
 cmake --preset fuzz -DRS_FUZZ_SMOKE_SECONDS="$smoke" >/dev/null
 cmake --build --preset fuzz
-ctest --test-dir build-fuzz --output-on-failure -j "$jobs" -R '^(fuzz_|cli_bench_fuzz)'
+run_ctest --test-dir build-fuzz --output-on-failure -j "$jobs" -R '^(fuzz_|cli_bench_fuzz)'
 
 stage "all stages passed"
+summary
