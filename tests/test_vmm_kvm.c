@@ -61,32 +61,8 @@ static void test_without_irqchip(void)
 static void test_record_replay(void)
 {
 	struct vmm_opts o = kvm_opts(60, false);
-	struct machine *m = NULL;
-	struct replay_opts ro = { .quiet = true };
-	struct replay_result res;
-	struct trace_error err;
-	struct trace_reader *r;
-	char path[256];
-	struct vmm v;
 
-	vmm_test_tmp(path, sizeof path, "kvm");
-	CHECK_EQ(vmm_test_run(NULL, &o, path, &v, &m), 0);
-	CHECK_EQ(v.result.status, 0);
-	vmm_destroy(&v);
-	rs_machine_free(m);
-	r = trace_reader_open(path, &err);
-	CHECK(r != NULL);
-	if (r) {
-		CHECK(strcmp(trace_reader_header(r)->recorder, "kvm") == 0);
-		trace_reader_close(r);
-	}
-	memset(&res, 0, sizeof res);
-	CHECK_EQ(replay_file(path, &ro, &res), 0);
-	CHECK_EQ(res.divergences, 0);
-	CHECK(res.events > 1000);
-	if (res.divergences)
-		fprintf(stderr, "%s\n", res.report);
-	unlink(path);
+	vmm_test_record_replay(&o, "kvm", "kvm");
 }
 
 static enum vmm_stop run_tiny(const uint8_t *code, size_t len, double timeout, bool no_irqchip,

@@ -62,32 +62,8 @@ static void test_deterministic(void)
 static void test_record_replay(void)
 {
 	struct vmm_opts o = uc_opts(120);
-	struct machine *m = NULL;
-	struct replay_opts ro = { .quiet = true };
-	struct replay_result res;
-	struct trace_error err;
-	struct trace_reader *r;
-	char path[256];
-	struct vmm v;
 
-	vmm_test_tmp(path, sizeof path, "uc");
-	CHECK_EQ(vmm_test_run(NULL, &o, path, &v, &m), 0);
-	CHECK_EQ(v.result.status, 0);
-	vmm_destroy(&v);
-	rs_machine_free(m);
-	r = trace_reader_open(path, &err);
-	CHECK(r != NULL);
-	if (r) {
-		CHECK(strcmp(trace_reader_header(r)->recorder, "unicorn") == 0);
-		trace_reader_close(r);
-	}
-	memset(&res, 0, sizeof res);
-	CHECK_EQ(replay_file(path, &ro, &res), 0);
-	CHECK_EQ(res.divergences, 0);
-	CHECK(res.events > 1000);
-	if (res.divergences)
-		fprintf(stderr, "%s\n", res.report);
-	unlink(path);
+	vmm_test_record_replay(&o, "uc", "unicorn");
 }
 
 /* A device that fails every write: the firmware says so, and which. */

@@ -139,4 +139,38 @@ static inline void vmm_test_tmp(char *buf, size_t len, const char *what)
 		 (long)getpid());
 }
 
+/* Record the default machine's firmware session with o into a temporary
+ * trace (tag names the file), check the run passed and the header names
+ * recorder, then replay it with no guest CPU: no divergence, > 1000 events. */
+static inline void vmm_test_record_replay(const struct vmm_opts *o, const char *tag,
+					  const char *recorder)
+{
+	struct machine *m = NULL;
+	struct replay_opts ro = { .quiet = true };
+	struct replay_result res;
+	struct trace_error err;
+	struct trace_reader *r;
+	char path[256];
+	struct vmm v;
+
+	vmm_test_tmp(path, sizeof path, tag);
+	CHECK_EQ(vmm_test_run(NULL, o, path, &v, &m), 0);
+	CHECK_EQ(v.result.status, 0);
+	vmm_destroy(&v);
+	rs_machine_free(m);
+	r = trace_reader_open(path, &err);
+	CHECK(r != NULL);
+	if (r) {
+		CHECK(strcmp(trace_reader_header(r)->recorder, recorder) == 0);
+		trace_reader_close(r);
+	}
+	memset(&res, 0, sizeof res);
+	CHECK_EQ(replay_file(path, &ro, &res), 0);
+	CHECK_EQ(res.divergences, 0);
+	CHECK(res.events > 1000);
+	if (res.divergences)
+		fprintf(stderr, "%s\n", res.report);
+	unlink(path);
+}
+
 #endif
