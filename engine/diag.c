@@ -103,6 +103,7 @@ _Static_assert(RS_ARRAY_SIZE(diag_table) == DIAG__COUNT,
 	       "diag_table must have one entry per enum diag_code");
 
 static int diag_level;
+static bool diag_brief;
 
 /* Table entry for code, or NULL when code is out of range. */
 static const struct diag_info *diag_info_of(enum diag_code code)
@@ -131,6 +132,7 @@ void diag_clear(struct diag_log *log)
 	memset(log->count, 0, sizeof(log->count));
 	memset(log->recent, 0, sizeof(log->recent));
 	log->total = 0;
+	memset(log->class_total, 0, sizeof(log->class_total));
 	log->recent_head = 0;
 }
 
@@ -142,6 +144,11 @@ void diag_set_verbosity(int level)
 int diag_verbosity(void)
 {
 	return diag_level;
+}
+
+void diag_set_brief(bool brief)
+{
+	diag_brief = brief;
 }
 
 const char *diag_name(enum diag_code code)
@@ -168,14 +175,10 @@ const char *diag_spec(enum diag_code code)
 
 uint64_t diag_count_class(const struct diag_log *log, enum diag_class cls)
 {
-	uint64_t sum = 0;
-
-	if (!log)
+	/* kept by diag_report: the sum of count[] over the class's codes */
+	if (!log || (unsigned)cls >= RS_ARRAY_SIZE(log->class_total))
 		return 0;
-	for (unsigned i = 0; i < DIAG__COUNT; i++)
-		if (diag_table[i].cls == cls)
-			sum += log->count[i];
-	return sum;
+	return log->class_total[cls];
 }
 
 /* An entry that was ever written has a non-empty msg (diag_report makes sure
@@ -249,14 +252,20 @@ void diag_report(struct diag_log *log, enum diag_code code, const char *fmt, ...
 	e->code = code;
 	memcpy(e->source, log->source, sizeof(e->source));
 	e->source[sizeof(e->source) - 1] = '\0';
-	va_start(ap, fmt);
-	diag_format(e, d ? d->spec : "", name, fmt, ap);
-	va_end(ap);
+	if (diag_brief && diag_level == 0 && d && d->cls != DIAG_CLASS_DEVICE) {
+		diag_copy(e->msg, sizeof(e->msg), name);
+	} else {
+		va_start(ap, fmt);
+		diag_format(e, d ? d->spec : "", name, fmt, ap);
+		va_end(ap);
+	}
 
 	if (d) {
 		/* saturate: a hostile guest may report more than 2^32 times */
-		if (log->count[code] != UINT32_MAX)
+		if (log->count[code] != UINT32_MAX) {
 			log->count[code]++;
+			log->class_total[d->cls]++;
+		}
 		nth = log->count[code];
 		log->total++;
 	}

@@ -18,9 +18,8 @@
 /* Device-type bits: 0..23 and 50..63 (virtio-v1.2 6). */
 #define GDRV_DEVICE_BITS (0x00ffffffull | (~0ull << 50))
 
-uint64_t gdrv_alloc(const struct gdrv_io *io, struct gdrv_mem *mem, uint64_t len, uint64_t align)
+uint64_t gdrv_alloc_raw(struct gdrv_mem *mem, uint64_t len, uint64_t align)
 {
-	uint8_t zero[256];
 	uint64_t start, base;
 
 	if (align == 0 || (align & (align - 1)))
@@ -34,12 +33,28 @@ uint64_t gdrv_alloc(const struct gdrv_io *io, struct gdrv_mem *mem, uint64_t len
 	if (base > mem->end || len > mem->end - base)
 		return 0;
 	mem->next = base + len;
-	gdrv_memzero(zero, sizeof zero);
+	return base;
+}
+
+void gdrv_zero(const struct gdrv_io *io, uint64_t gpa, uint64_t len)
+{
+	uint8_t zero[256];
+
+	gdrv_memzero(zero, len < sizeof zero ? (size_t)len : sizeof zero);
 	for (uint64_t off = 0; off < len;) {
 		size_t n = len - off < sizeof zero ? (size_t)(len - off) : sizeof zero;
-		io->mem_write(io->ctx, base + off, zero, n);
+
+		io->mem_write(io->ctx, gpa + off, zero, n);
 		off += n;
 	}
+}
+
+uint64_t gdrv_alloc(const struct gdrv_io *io, struct gdrv_mem *mem, uint64_t len, uint64_t align)
+{
+	uint64_t base = gdrv_alloc_raw(mem, len, align);
+
+	if (base)
+		gdrv_zero(io, base, len);
 	return base;
 }
 
@@ -69,7 +84,7 @@ void gdrv_reset(struct gdrv_dev *d)
 	 * to read back 0 before reinitialising. Bounded, in case the device
 	 * never finishes. */
 	gdrv_set_status(d, 0);
-	for (unsigned i = 0; i < GDRV_RESET_POLLS && gdrv_get_status(d) != 0; i++)
+	for (unsigned i = 0; i < d->reset_polls && gdrv_get_status(d) != 0; i++)
 		;
 	d->features = 0;
 	d->nqueues = 0;

@@ -28,6 +28,7 @@ int gdrv_open_mmio(struct gdrv_dev *d, const struct gdrv_io *io, struct gdrv_mem
 	d->io = io;
 	d->mem = mem;
 	d->mmio_base = base;
+	d->reset_polls = GDRV_RESET_POLLS;
 	/* virtio-v1.2 4.2.3.1.1: check magic and version, and skip a device
 	 * ID of 0 (a placeholder slot). */
 	if (gdrv_mreg_read(d, VIRTIO_MMIO_MAGIC_VALUE) != VIRTIO_MMIO_MAGIC)

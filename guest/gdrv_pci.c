@@ -188,8 +188,7 @@ static void gdrv_scan_caps(const struct gdrv_io *io, unsigned slot, struct gdrv_
 	}
 }
 
-/* Probe one slot. Returns true and fills *info for a virtio function. */
-static bool gdrv_pci_probe(const struct gdrv_io *io, unsigned slot, struct gdrv_pci_info *info)
+bool gdrv_pci_probe(const struct gdrv_io *io, unsigned slot, struct gdrv_pci_info *info)
 {
 	uint32_t vendor = gdrv_pci_cfg_read(io, slot, PCI_VENDOR_ID, 2);
 	uint32_t device, cmd;
@@ -254,6 +253,7 @@ int gdrv_open_pci(struct gdrv_dev *d, const struct gdrv_io *io, struct gdrv_mem 
 	d->io = io;
 	d->mem = mem;
 	d->transport = use_legacy ? GDRV_PCI_LEGACY : GDRV_PCI_MODERN;
+	d->reset_polls = GDRV_RESET_POLLS;
 	gdrv_memcpy(&d->pci, info, sizeof d->pci);
 	d->device_id = info->virtio_id;
 	/* MSI-X may still be on from an earlier driver: the legacy config

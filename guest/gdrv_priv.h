@@ -17,7 +17,6 @@
 
 /* Bounds on polling loops (the device is trusted to answer, but a broken
  * one must not hang the driver). */
-#define GDRV_RESET_POLLS 1000
 #define GDRV_GEN_TRIES 16
 /* Capability list walk: at most this many entries (virtio-v1.2 4.1.4). */
 #define GDRV_CAP_STEPS 48

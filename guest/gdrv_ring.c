@@ -24,6 +24,25 @@
 #define PACKED_EVENT_FLAGS 2
 #define PACKED_EVENT_FLAGS_MASK 3
 
+/*
+ * Split ring memory the device may read before the driver writes it: the
+ * avail ring's flags and idx and its used_event, the used ring's flags and
+ * idx and its avail_event. The descriptor table and ring entries are
+ * written before they are made available (virtio-v1.2 2.7.13), so they
+ * keep whatever they held.
+ */
+static void gdrv_split_ring_clear(struct gdrv_vq *vq)
+{
+	const struct gdrv_io *io = vq->dev->io;
+
+	if (!vq->desc || !vq->avail || !vq->used)
+		return;
+	gdrv_zero(io, vq->avail, SPLIT_RING);
+	gdrv_zero(io, vq->avail + SPLIT_RING + 2ull * vq->num, 2);
+	gdrv_zero(io, vq->used, SPLIT_RING);
+	gdrv_zero(io, vq->used + SPLIT_RING + (uint64_t)VIRTQ_USED_ELEM_SIZE * vq->num, 2);
+}
+
 int gdrv_ring_alloc(struct gdrv_vq *vq)
 {
 	struct gdrv_dev *d = vq->dev;
@@ -64,19 +83,21 @@ int gdrv_ring_alloc(struct gdrv_vq *vq)
 	} else if (gdrv_is_legacy(d)) {
 		/* virtio-v1.2 2.7.2 (legacy): one contiguous area, used ring
 		 * at the next 4096 boundary, placed by page frame number. */
-		uint64_t base = gdrv_alloc(io, d->mem,
-					   virtq_legacy_size(num, VIRTIO_PCI_LEGACY_ALIGN),
-					   VIRTIO_PCI_LEGACY_ALIGN);
+		uint64_t base = gdrv_alloc_raw(d->mem,
+					       virtq_legacy_size(num, VIRTIO_PCI_LEGACY_ALIGN),
+					       VIRTIO_PCI_LEGACY_ALIGN);
 
 		vq->desc = base;
 		vq->avail = base ? base + (uint64_t)VIRTQ_DESC_SIZE * num : 0;
 		vq->used = base ? base + virtq_legacy_used_off(num, VIRTIO_PCI_LEGACY_ALIGN) : 0;
+		gdrv_split_ring_clear(vq);
 	} else {
 		/* virtio-v1.2 2.7: desc 16, avail 2, used 4 byte alignment,
 		 * three separate areas. */
-		vq->desc = gdrv_alloc(io, d->mem, (uint64_t)VIRTQ_DESC_SIZE * num, 16);
-		vq->avail = gdrv_alloc(io, d->mem, virtq_avail_size(num), 2);
-		vq->used = gdrv_alloc(io, d->mem, virtq_used_size(num), 4);
+		vq->desc = gdrv_alloc_raw(d->mem, (uint64_t)VIRTQ_DESC_SIZE * num, 16);
+		vq->avail = gdrv_alloc_raw(d->mem, virtq_avail_size(num), 2);
+		vq->used = gdrv_alloc_raw(d->mem, virtq_used_size(num), 4);
+		gdrv_split_ring_clear(vq);
 	}
 	return vq->desc && vq->avail && vq->used ? 0 : -1;
 }

@@ -144,6 +144,9 @@ int fuzz_machine_init(struct fuzz_machine *fm, const char *spec, char *err, size
 						  fd->transport == MSPEC_PCI_LEGACY) == 0;
 		else
 			fd->found = gdrv_open_mmio(&fd->tmpl, &fm->io, &fm->mem, fd->mmio_base) == 0;
+		/* in-process devices reset synchronously: a status that does not
+		 * read 0 at once never will, so the driver reads it once */
+		fd->tmpl.reset_polls = 1;
 	}
 	/* the scan enabled decode and bus mastering: back to just-built */
 	fuzz_machine_reset(fm);
@@ -479,9 +482,10 @@ static void op_driver_init(struct fuzz_exec *x, struct fuzz_dev *fd, const struc
 	unsigned nq;
 	int r;
 
-	if (fm->bars_moved && is_pci(fd)) {
-		/* re-probe as a driver would after the guest moved BARs */
-		scan_pci(fm);
+	if (fm->bars_moved && is_pci(fd) && fd->slot >= 0) {
+		/* re-probe the function as a driver would after the guest moved
+		 * BARs (its own slot: a driver probes its own device) */
+		gdrv_pci_probe(&fm->io, (unsigned)fd->slot, &fd->pci);
 		fd->tmpl.pci = fd->pci;
 		if (fd->opened)
 			fd->drv.pci = fd->pci;

@@ -22,7 +22,10 @@
 #include "fuzz.h"
 
 #define WORDS_PER_PAGE (GM_PAGE_SIZE / 64)
-#define SPARES 64 /* cleared bitmaps kept for reuse; more are freed at reset */
+/* Bitmaps come from one slab of SPARES, allocated with the source, and go
+ * back to it at reset; an input touching more pages than that gets the rest
+ * from the heap, freed at reset. */
+#define SPARES 1024
 
 struct fuzz_source {
 	struct fuzz_input *in;
@@ -30,9 +33,15 @@ struct fuzz_source {
 	uint64_t **page;      /* npages pointers: bitmap of a touched page, or NULL */
 	uint64_t *used;       /* page numbers with a bitmap, in first-touch order */
 	uint64_t nused;
-	uint64_t *spare[SPARES]; /* cleared bitmaps ready for reuse */
+	uint64_t *slab;          /* SPARES bitmaps */
+	uint64_t *spare[SPARES]; /* cleared slab bitmaps ready for use */
 	unsigned nspare;
 };
+
+static bool in_slab(const struct fuzz_source *s, const uint64_t *bm)
+{
+	return bm >= s->slab && bm < s->slab + (size_t)SPARES * WORDS_PER_PAGE;
+}
 
 struct fuzz_source *fuzz_source_new(struct gm *gm)
 {
@@ -43,10 +52,14 @@ struct fuzz_source *fuzz_source_new(struct gm *gm)
 	s->npages = gm->npages;
 	s->page = calloc(s->npages ? s->npages : 1, sizeof(*s->page));
 	s->used = calloc(s->npages ? s->npages : 1, sizeof(*s->used));
-	if (!s->page || !s->used) {
+	s->slab = calloc((size_t)SPARES * WORDS_PER_PAGE, sizeof(uint64_t));
+	if (!s->page || !s->used || !s->slab) {
 		fuzz_source_free(s);
 		return NULL;
 	}
+	for (unsigned i = 0; i < SPARES; i++)
+		s->spare[i] = s->slab + (size_t)(SPARES - 1 - i) * WORDS_PER_PAGE;
+	s->nspare = SPARES;
 	return s;
 }
 
@@ -54,10 +67,10 @@ void fuzz_source_free(struct fuzz_source *s)
 {
 	if (!s)
 		return;
-	for (uint64_t i = 0; i < s->nused; i++)
-		free(s->page[s->used[i]]);
-	for (unsigned i = 0; i < s->nspare; i++)
-		free(s->spare[i]);
+	for (uint64_t i = 0; s->page && i < s->nused; i++)
+		if (!in_slab(s, s->page[s->used[i]]))
+			free(s->page[s->used[i]]);
+	free(s->slab);
 	free(s->page);
 	free(s->used);
 	free(s);
@@ -231,7 +244,7 @@ static void fsrc_reset(void *ctx, struct gm *gm)
 		uint64_t *bm = s->page[s->used[i]];
 
 		s->page[s->used[i]] = NULL;
-		if (s->nspare < SPARES) {
+		if (in_slab(s, bm)) {
 			memset(bm, 0, WORDS_PER_PAGE * sizeof(uint64_t));
 			s->spare[s->nspare++] = bm;
 		} else {

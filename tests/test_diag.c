@@ -3,6 +3,7 @@
 #include "check.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -329,6 +330,53 @@ static void report_unnamed(void)
 	diag_report(&log, DIAG_NONE, "anon");
 }
 
+/* Brief messages: driver and host reports keep their code's name, device
+ * reports and reports at verbosity > 0 are formatted; counts and the hook
+ * are the same either way. */
+static void test_brief(void)
+{
+	struct diag_log log;
+	const struct diag_entry *e;
+
+	diag_init(&log, "brief");
+	diag_set_brief(true);
+	diag_report(&log, DIAG_VQ_LOOP, "chain of %u", 7u);
+	e = diag_last(&log);
+	CHECK(e && e->code == DIAG_VQ_LOOP && !strcmp(e->msg, "VQ_LOOP"));
+	diag_report(&log, DIAG_BACKEND_ERROR, "errno %d", 5);
+	e = diag_last(&log);
+	CHECK(e && !strcmp(e->msg, "BACKEND_ERROR"));
+	diag_report(&log, DIAG_DEVICE_ERROR, "used len %u", 9u);
+	e = diag_last(&log);
+	CHECK(e && !strcmp(e->msg, "used len 9"));
+	CHECK_EQ(diag_count_class(&log, DIAG_CLASS_DRIVER), 1);
+	CHECK_EQ(diag_count_class(&log, DIAG_CLASS_HOST), 1);
+	CHECK_EQ(diag_count_class(&log, DIAG_CLASS_DEVICE), 1);
+	CHECK_EQ(log.total, 3);
+
+	/* printing wants the text: verbosity > 0 formats everything */
+	diag_set_verbosity(2);
+	fflush(stderr);
+	{
+		int saved = dup(2), null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 2);
+		diag_report(&log, DIAG_VQ_LOOP, "chain of %u", 8u);
+		fflush(stderr);
+		dup2(saved, 2);
+		close(saved);
+		close(null);
+	}
+	diag_set_verbosity(0);
+	e = diag_last(&log);
+	CHECK(e && !strcmp(e->msg, "virtio-v1.2 2.7.5.3.1: chain of 8"));
+
+	diag_set_brief(false);
+	diag_report(&log, DIAG_VQ_LOOP, "chain of %u", 9u);
+	e = diag_last(&log);
+	CHECK(e && !strcmp(e->msg, "virtio-v1.2 2.7.5.3.1: chain of 9"));
+}
+
 static void test_verbosity(void)
 {
 	unsigned lines, supp, m;
@@ -398,5 +446,6 @@ int main(void)
 	RUN(test_out_of_range);
 	RUN(test_count_class);
 	RUN(test_verbosity);
+	RUN(test_brief);
 	return check_done();
 }

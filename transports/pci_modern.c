@@ -51,15 +51,24 @@ static const struct cfield cfields[] = {
 static const struct cfield *common_field(struct vpci *v, uint64_t off, unsigned size,
 					 const char *what)
 {
-	for (unsigned i = 0; i < RS_ARRAY_SIZE(cfields); i++) {
-		const struct cfield *c = &cfields[i];
+	unsigned lo = 0, hi = RS_ARRAY_SIZE(cfields);
 
-		if (off < c->off || off >= (uint64_t)c->off + c->width)
-			continue;
-		if ((off == c->off && size == c->width) ||
-		    (c->width == 8 && size == 4 && (off - c->off) % 4 == 0))
+	/* cfields[] is sorted by offset: the last field starting at or below off */
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (cfields[mid].off <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo > 0) {
+		const struct cfield *c = &cfields[lo - 1];
+
+		if (off < (uint64_t)c->off + c->width &&
+		    ((off == c->off && size == c->width) ||
+		     (c->width == 8 && size == 4 && (off - c->off) % 4 == 0)))
 			return c;
-		break;
 	}
 	diag_report(&v->d->log, DIAG_REG_WIDTH,
 		    "common cfg %s of %u byte(s) at offset 0x%llx is not "

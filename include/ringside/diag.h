@@ -128,6 +128,7 @@ typedef void (*diag_hook_fn)(void *ctx, const struct diag_entry *e);
 struct diag_log {
 	uint32_t count[DIAG__COUNT];
 	uint64_t total;
+	uint64_t class_total[3];  /* total by enum diag_class */
 	struct diag_entry recent[DIAG_KEEP];
 	unsigned recent_head;   /* next slot in recent[] */
 	char source[24];        /* copied into every entry */
@@ -153,6 +154,17 @@ void diag_report(struct diag_log *log, enum diag_code code, const char *fmt, ...
 /* 0: silent (default, library use); 1: rate-limited stderr; 2: every report. */
 void diag_set_verbosity(int level);
 int diag_verbosity(void);
+
+/*
+ * Brief messages (process-wide, off by default): a DRIVER- or HOST-class
+ * report keeps the code's name as its message instead of formatting one, so
+ * a hostile guest that misbehaves on every access costs a count, not a
+ * vsnprintf. DEVICE-class reports (the bugs an oracle prints) and every
+ * report at verbosity > 0 are still formatted in full. The fuzzing engines
+ * turn it on; the standalone regression driver and `ringside repro` leave it
+ * off, so a finding is reproduced with every message.
+ */
+void diag_set_brief(bool brief);
 
 /* Code metadata: short name ("VQ_LOOP"), class, and the spec section the rule
  * comes from (e.g. "virtio-v1.2 2.7.5.3.1"); "" where the rule is ours. */

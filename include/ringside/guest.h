@@ -38,6 +38,13 @@ struct gdrv_mem {
  * through io, or 0 when the range is exhausted. */
 uint64_t gdrv_alloc(const struct gdrv_io *io, struct gdrv_mem *mem, uint64_t len, uint64_t align);
 
+/* As gdrv_alloc, but the bytes keep whatever they held (the driver writes
+ * them before the device may read them). */
+uint64_t gdrv_alloc_raw(struct gdrv_mem *mem, uint64_t len, uint64_t align);
+
+/* Zero len bytes of guest memory at gpa through io. */
+void gdrv_zero(const struct gdrv_io *io, uint64_t gpa, uint64_t len);
+
 enum gdrv_transport {
 	GDRV_PCI_LEGACY = 0,
 	GDRV_PCI_MODERN = 1,
@@ -47,6 +54,7 @@ enum gdrv_transport {
 
 #define GDRV_MAX_QUEUES 34   /* console with 16 ports: 2 + 2 + 2 * 15 */
 #define GDRV_MAX_QSIZE 256   /* the driver never uses a larger queue */
+#define GDRV_RESET_POLLS 1000 /* default gdrv_dev.reset_polls */
 #define GDRV_MAX_VECTORS 16
 #define GDRV_MAX_INDIRECT 16 /* entries in one indirect table (allocated once per head/id) */
 
@@ -118,6 +126,10 @@ struct gdrv_dev {
 	uint64_t features;              /* negotiated */
 	bool msix;                      /* MSI-X enabled */
 	unsigned nqueues;               /* queues set up */
+	/* status reads gdrv_reset waits for 0 after writing it (gdrv_open_*:
+	 * GDRV_RESET_POLLS; an in-process user whose devices reset
+	 * synchronously may set 1) */
+	unsigned reset_polls;
 	struct gdrv_vq vq[GDRV_MAX_QUEUES];
 };
 
@@ -132,6 +144,10 @@ void gdrv_pci_cfg_write(const struct gdrv_io *io, unsigned slot, unsigned off, u
  * I/O, memory and bus-master decode) and walks the capability list.
  */
 unsigned gdrv_pci_scan(const struct gdrv_io *io, struct gdrv_pci_info *out, unsigned max);
+
+/* Probe one slot as gdrv_pci_scan does each: true and *info filled for a
+ * virtio function, false (and *info untouched) for anything else. */
+bool gdrv_pci_probe(const struct gdrv_io *io, unsigned slot, struct gdrv_pci_info *info);
 
 /* Open a PCI function over its legacy (use_legacy) or modern interface.
  * Returns 0, or -1 when that interface is absent. */
