@@ -151,6 +151,13 @@ void diag_set_brief(bool brief)
 	diag_brief = brief;
 }
 
+bool diag_wants_text(enum diag_code code)
+{
+	const struct diag_info *d = diag_info_of(code);
+
+	return !diag_brief || diag_level > 0 || !d || d->cls == DIAG_CLASS_DEVICE;
+}
+
 const char *diag_name(enum diag_code code)
 {
 	const struct diag_info *d = diag_info_of(code);
@@ -252,7 +259,7 @@ void diag_report(struct diag_log *log, enum diag_code code, const char *fmt, ...
 	e->code = code;
 	memcpy(e->source, log->source, sizeof(e->source));
 	e->source[sizeof(e->source) - 1] = '\0';
-	if (diag_brief && diag_level == 0 && d && d->cls != DIAG_CLASS_DEVICE) {
+	if (!diag_wants_text(code)) {
 		diag_copy(e->msg, sizeof(e->msg), name);
 	} else {
 		va_start(ap, fmt);

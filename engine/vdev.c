@@ -899,10 +899,10 @@ static void snap_queue(struct vdev_snap *s, const struct vdev_queue *q)
 	snap_u8(s, v->used_wrap);
 	snap_u32(s, v->inflight);
 	/* Which ids are in flight: num bits, only while the queue is set up. */
-	if (v->ready && v->inflight_bits) {
+	if (v->ready) {
 		snap_u8(s, 1);
 		for (unsigned w = 0; w < ((unsigned)v->num + 63) / 64; w++)
-			snap_u64(s, v->inflight_bits[w]);
+			snap_u64(s, vq_inflight_word(v, w));
 	} else {
 		snap_u8(s, 0);
 	}

@@ -87,10 +87,13 @@ int vq_setup(struct vq *vq, const struct vq_config *cfg)
 		return err;
 	}
 
-	vq->inflight_bits = calloc(((size_t)cfg->num + 63) / 64, sizeof(uint64_t));
-	if (!vq->inflight_bits) {
-		vq_forget(vq);
-		return -ENOMEM;
+	/* vq_forget left inflight_small zero; a larger queue gets a heap bitmap */
+	if (cfg->num > VQ_INFLIGHT_SMALL) {
+		vq->inflight_bits = calloc(((size_t)cfg->num + 63) / 64, sizeof(uint64_t));
+		if (!vq->inflight_bits) {
+			vq_forget(vq);
+			return -ENOMEM;
+		}
 	}
 	/* virtio-v1.2 2.8.1: both packed ring wrap counters start at 1. */
 	vq->avail_wrap = true;
@@ -126,12 +129,14 @@ void vq_legacy_layout(struct vq_config *cfg, uint64_t base, uint16_t num, uint64
 
 int vq_guest_error(struct vq *vq, enum diag_code code, int err, const char *fmt, ...)
 {
-	char msg[128];
+	char msg[128] = "";
 	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
+	if (diag_wants_text(code)) {
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+	}
 	diag_report(vq->log, code, "q%u: %s", vq->qidx, msg);
 	vq->broken = true;
 	vq->stats.errors++;

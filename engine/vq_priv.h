@@ -32,19 +32,24 @@ void vq_chain_clear(struct vq_chain *c);
 int vq_chain_add(struct vq *vq, struct vq_chain *c, uint64_t gpa, uint32_t len, bool write);
 
 /* In-flight buffer ids (bit per id < vq->num). */
+static inline uint64_t *vq_inflight_words(struct vq *vq)
+{
+	return vq->inflight_bits ? vq->inflight_bits : vq->inflight_small;
+}
+
 static inline bool vq_inflight_test(const struct vq *vq, uint16_t id)
 {
-	return (vq->inflight_bits[id >> 6] >> (id & 63)) & 1;
+	return (vq_inflight_word(vq, id >> 6) >> (id & 63)) & 1;
 }
 
 static inline void vq_inflight_set(struct vq *vq, uint16_t id)
 {
-	vq->inflight_bits[id >> 6] |= 1ull << (id & 63);
+	vq_inflight_words(vq)[id >> 6] |= 1ull << (id & 63);
 }
 
 static inline void vq_inflight_clear(struct vq *vq, uint16_t id)
 {
-	vq->inflight_bits[id >> 6] &= ~(1ull << (id & 63));
+	vq_inflight_words(vq)[id >> 6] &= ~(1ull << (id & 63));
 }
 
 /* Layout-specific halves; vq.c checks ready/broken before calling them and

@@ -301,7 +301,8 @@ bool oracle_op_is_register(unsigned code)
 
 size_t oracle_save_state(const struct vdev *vd, uint8_t **buf, size_t *cap)
 {
-	size_t n = vdev_save_state(vd, NULL, 0);
+	/* one pass when the buffer is big enough, as it is after the first */
+	size_t n = vdev_save_state(vd, *buf, *cap);
 
 	if (n > *cap) {
 		uint8_t *b = realloc(*buf, n);
@@ -310,6 +311,7 @@ size_t oracle_save_state(const struct vdev *vd, uint8_t **buf, size_t *cap)
 			return 0;
 		*buf = b;
 		*cap = n;
+		n = vdev_save_state(vd, *buf, n);
 	}
-	return vdev_save_state(vd, *buf, n);
+	return n;
 }

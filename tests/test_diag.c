@@ -339,7 +339,12 @@ static void test_brief(void)
 	const struct diag_entry *e;
 
 	diag_init(&log, "brief");
+	CHECK(diag_wants_text(DIAG_VQ_LOOP));
 	diag_set_brief(true);
+	CHECK(!diag_wants_text(DIAG_VQ_LOOP));
+	CHECK(!diag_wants_text(DIAG_BACKEND_ERROR));
+	CHECK(diag_wants_text(DIAG_DEVICE_ERROR));
+	CHECK(diag_wants_text((enum diag_code)9999));
 	diag_report(&log, DIAG_VQ_LOOP, "chain of %u", 7u);
 	e = diag_last(&log);
 	CHECK(e && e->code == DIAG_VQ_LOOP && !strcmp(e->msg, "VQ_LOOP"));

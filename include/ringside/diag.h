@@ -166,6 +166,10 @@ int diag_verbosity(void);
  */
 void diag_set_brief(bool brief);
 
+/* Whether a report of code would format its message now: for reporters
+ * that build part of the text themselves before diag_report. */
+bool diag_wants_text(enum diag_code code);
+
 /* Code metadata: short name ("VQ_LOOP"), class, and the spec section the rule
  * comes from (e.g. "virtio-v1.2 2.7.5.3.1"); "" where the rule is ours. */
 const char *diag_name(enum diag_code code);

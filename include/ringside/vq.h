@@ -34,6 +34,7 @@ struct vq_seg {
 };
 
 #define VQ_CHAIN_INLINE 16
+#define VQ_INFLIGHT_SMALL 256 /* in-flight bitmap kept in struct vq up to this size */
 
 /*
  * A popped chain. Segments are inline for short chains and on the heap for
@@ -133,11 +134,20 @@ struct vq {
 	bool avail_wrap;         /* driver's wrap counter expected at next_avail */
 	uint16_t next_used;      /* next ring slot to write a used descriptor */
 	bool used_wrap;          /* device's used wrap counter */
-	/* in-flight buffer ids (split heads or packed ids): num bits */
+	/* in-flight buffer ids (split heads or packed ids): num bits, in
+	 * inflight_small for queues of up to VQ_INFLIGHT_SMALL ids (no
+	 * allocation per setup), else in inflight_bits (heap) */
+	uint64_t inflight_small[VQ_INFLIGHT_SMALL / 64];
 	uint64_t *inflight_bits;
 	uint32_t inflight;       /* chains popped and not yet pushed */
 	struct vq_stats stats;
 };
+
+/* Word w (< (num + 63) / 64) of the in-flight bitmap of a set-up queue. */
+static inline uint64_t vq_inflight_word(const struct vq *vq, unsigned w)
+{
+	return vq->inflight_bits ? vq->inflight_bits[w] : vq->inflight_small[w];
+}
 
 /* Zero a queue and attach it to an arena and a diag log. on_error (may be
  * NULL) is called after every guest error that breaks the queue. */
