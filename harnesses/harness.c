@@ -105,6 +105,35 @@ bool fuzz_oracle_selected(const char *sel, const char *name)
 	return false;
 }
 
+/* Every name of a selection must be an oracle of table (or "all", "none"):
+ * a misspelt name would otherwise quietly switch an oracle off. */
+static int oracle_selection_check(const struct fuzz_oracle *const *table, const char *sel,
+				  char *err, size_t errlen)
+{
+	for (const char *p = sel; p && *p;) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		bool known = (n == 3 && !strncmp(p, "all", 3)) || (n == 4 && !strncmp(p, "none", 4));
+
+		for (unsigned i = 0; table[i] && !known; i++)
+			known = strlen(table[i]->name) == n && !strncmp(p, table[i]->name, n);
+		if (!known) {
+			size_t used = (size_t)snprintf(err, errlen,
+						       "RS_FUZZ_ORACLES: unknown oracle '%.*s' (known:",
+						       (int)RS_MIN(n, (size_t)32), p);
+
+			for (unsigned i = 0; table[i] && used < errlen; i++)
+				used += (size_t)snprintf(err + used, errlen - used, i ? ", %s" : " %s",
+							 table[i]->name);
+			if (used < errlen)
+				snprintf(err + used, errlen - used, ", all, none)");
+			return -EINVAL;
+		}
+		p += n + (e ? 1 : 0);
+	}
+	return 0;
+}
+
 int fuzz_harness_add_oracle(struct fuzz_harness *h, const struct fuzz_oracle *o)
 {
 	void *st = NULL;
@@ -213,6 +242,8 @@ struct fuzz_harness *fuzz_harness_new(const struct fuzz_target *t, char *err, si
 		r = -EINVAL;
 		break;
 	}
+	if (r == 0)
+		r = oracle_selection_check(fuzz_oracles, getenv("RS_FUZZ_ORACLES"), err, errlen);
 	if (r == 0) {
 		r = fuzz_harness_add_oracles(h, fuzz_oracles, getenv("RS_FUZZ_ORACLES"));
 		if (r < 0)

@@ -683,6 +683,30 @@ static void expect_canary(const struct fuzz_canary *c, struct fuzz_machine *fm,
 	fuzz_machine_reset(fm);
 }
 
+/* A misspelt RS_FUZZ_ORACLES name is an error, not an oracle quietly off. */
+static void test_selection_names(void)
+{
+	const struct fuzz_target t = { "select", FUZZ_DEVICE, "echo", "mmio" };
+	static const char *const good[] = { "all", "none", "dma,work", "reset,diff,dma", "" };
+	struct fuzz_harness *h;
+	char err[256];
+
+	for (unsigned i = 0; i < RS_ARRAY_SIZE(good); i++) {
+		setenv("RS_FUZZ_ORACLES", good[i], 1);
+		h = fuzz_harness_new(&t, err, sizeof(err));
+		CHECK(h != NULL);
+		fuzz_harness_free(h);
+	}
+	setenv("RS_FUZZ_ORACLES", "dma,dmaa", 1);
+	err[0] = '\0';
+	h = fuzz_harness_new(&t, err, sizeof(err));
+	unsetenv("RS_FUZZ_ORACLES");
+	CHECK(h == NULL);
+	CHECK(strstr(err, "unknown oracle 'dmaa'") != NULL);
+	CHECK(strstr(err, "known: dma, ") != NULL);
+	fuzz_harness_free(h);
+}
+
 static void test_canary_runner(void)
 {
 	const struct fuzz_target t = { "canary", FUZZ_DEVICE, "echo", "mmio" };
@@ -1226,6 +1250,7 @@ int main(void)
 	RUN(test_injected_device_behaviour);
 	RUN(test_host_owned_state);
 	RUN(test_canary_runner);
+	RUN(test_selection_names);
 	RUN(test_watch_chains_a_tap);
 	RUN(test_sanitizers);
 	return check_done();

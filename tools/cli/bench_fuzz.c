@@ -2,7 +2,8 @@
  * ringside bench fuzz — fuzzing throughput.
  *
  *   ringside bench fuzz [--time SECONDS] [--targets T1,T2,...] [--mem-targets LIST|all]
- *                       [--coverage-times S1,S2,...] [--build-dir DIR] [--no-build]
+ *                       [--coverage-times S1,S2,...] [--oracles LIST]
+ *                       [--build-dir DIR] [--no-build]
  *
  * Every target's libFuzzer binary (fuzz preset: ASan + UBSan) fuzzes for
  * --time seconds (default 5) from its seeds with its dictionary, one process
@@ -24,6 +25,9 @@
  * --coverage-times 60,600 (expensive: the longest time per target) reports
  * the edge coverage (libFuzzer's cov:) after loading the seeds and at each
  * of those times.
+ *
+ * --oracles LIST runs every target (the empty one has none) with
+ * RS_FUZZ_ORACLES=LIST instead of every oracle, to see what they cost.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -56,6 +60,7 @@ struct bench_opts {
 	const char *mem_targets;  /* comma list, "all", or "" for none */
 	unsigned cov_times[BENCH_MAX_TIMES];
 	unsigned ncov;
+	const char *oracles;      /* RS_FUZZ_ORACLES for the targets, NULL: all */
 };
 
 /* name in a comma-separated list. */
@@ -206,11 +211,12 @@ static int bench_usage(FILE *f)
 {
 	fputs("usage: ringside bench fuzz [--time SECONDS] [--targets T1,T2,...]\n"
 	      "                           [--mem-targets LIST|all|none]\n"
-	      "                           [--coverage-times S1,S2,...] [--build-dir DIR]\n"
-	      "                           [--no-build]\n"
+	      "                           [--coverage-times S1,S2,...] [--oracles LIST]\n"
+	      "                           [--build-dir DIR] [--no-build]\n"
 	      "  exec/s of every fuzz target (libFuzzer, fuzz preset), one at a time, against\n"
 	      "  an empty libFuzzer target; arena 1 MiB vs 1 GiB; optional coverage at\n"
-	      "  given times. Last line: fuzz: median_ratio=<x>\n",
+	      "  given times; --oracles: only those oracles (RS_FUZZ_ORACLES).\n"
+	      "  Last line: fuzz: median_ratio=<x>\n",
 	      f);
 	return f == stdout ? 0 : 2;
 }
@@ -248,6 +254,9 @@ int cmd_bench_fuzz(int argc, char **argv)
 	struct bench_run empty, r;
 	double *ratios = NULL, *mem_ratios = NULL;
 	unsigned nratios = 0, nmem = 0, ntargets = 0;
+	char oracle_env[128];
+	const char *env_list[] = { oracle_env, NULL };
+	const char *const *env;
 	int rc = 0;
 
 	for (int a = 1; a < argc; a++) {
@@ -279,6 +288,12 @@ int cmd_bench_fuzz(int argc, char **argv)
 			if (!parse_times(val, &o))
 				return cli_error("bench fuzz: --coverage-times wants increasing "
 						 "seconds, e.g. 60,600");
+			a++;
+		} else if (!strcmp(arg, "--oracles")) {
+			if (!val || !*val || strlen(val) > 100 || strpbrk(val, " \t\n="))
+				return cli_error("bench fuzz: --oracles wants a comma list of "
+						 "oracles, all or none");
+			o.oracles = val;
 			a++;
 		} else if (!strcmp(arg, "--build-dir")) {
 			if (!val)
@@ -338,8 +353,11 @@ int cmd_bench_fuzz(int argc, char **argv)
 		return cli_error("out of memory");
 	}
 
+	snprintf(oracle_env, sizeof(oracle_env), "RS_FUZZ_ORACLES=%s", o.oracles ? o.oracles : "");
+	env = o.oracles ? env_list : NULL;
 	printf("ringside bench fuzz: libFuzzer exec/s per target, %u s each, one process at a "
-	       "time\n  build %s\n\n", o.time_s, c.build);
+	       "time\n  build %s\n  oracles: %s\n\n", o.time_s, c.build,
+	       o.oracles ? o.oracles : "all");
 	printf("%-22s %10s %10s %8s %7s\n", "target", "execs", "exec/s", "ratio", "cov");
 	fflush(stdout);
 	if (bench_one(&c, bin, NULL, o.time_s, NULL, NULL, 0, &empty) < 0 || empty.exec_s <= 0) {
@@ -358,7 +376,7 @@ int cmd_bench_fuzz(int argc, char **argv)
 			continue;
 		if (!cli_path(bin, "%s/bin/%s", c.build, t->bin_libfuzzer))
 			continue;
-		if (bench_one(&c, bin, t, o.time_s, NULL, NULL, 0, &r) < 0) {
+		if (bench_one(&c, bin, t, o.time_s, env, NULL, 0, &r) < 0) {
 			printf("%-22s %10s\n", t->name, "(did not run)");
 			rc = 1;
 			continue;
@@ -376,8 +394,8 @@ int cmd_bench_fuzz(int argc, char **argv)
 
 	/* arena size */
 	if (o.mem_targets && *o.mem_targets) {
-		static const char *const env_1m[] = { "RS_FUZZ_MEM=1M", NULL };
-		static const char *const env_1g[] = { "RS_FUZZ_MEM=1G", NULL };
+		const char *const env_1m[] = { "RS_FUZZ_MEM=1M", env ? env[0] : NULL, NULL };
+		const char *const env_1g[] = { "RS_FUZZ_MEM=1G", env ? env[0] : NULL, NULL };
 
 		printf("\narena size (RS_FUZZ_MEM): exec/s with 1 MiB and 1 GiB of guest RAM\n");
 		printf("%-22s %12s %12s %8s\n", "target", "1 MiB", "1 GiB", "1G/1M");
@@ -429,7 +447,7 @@ int cmd_bench_fuzz(int argc, char **argv)
 				continue;
 			if (!cli_path(bin, "%s/bin/%s", c.build, t->bin_libfuzzer))
 				continue;
-			if (bench_one(&c, bin, t, longest, NULL, o.cov_times, o.ncov, &r) < 0)
+			if (bench_one(&c, bin, t, longest, env, o.cov_times, o.ncov, &r) < 0)
 				continue;
 			printf("%-22s %8llu", t->name, (unsigned long long)r.cov_seeds);
 			for (unsigned k = 0; k < o.ncov; k++)
