@@ -80,6 +80,15 @@ static bool is_pci(const struct fuzz_dev *fd)
 	       fd->transport == MSPEC_PCI_LEGACY;
 }
 
+/* What a probe of fd's function depends on that a guest can change: the
+ * BARs and the command register (read host-side, no side effect). */
+static void pci_key(struct fuzz_machine *fm, const struct fuzz_dev *fd, uint32_t key[7])
+{
+	for (unsigned i = 0; i < 6; i++)
+		key[i] = machine_pci_cfg_read(fm->m, (unsigned)fd->slot, PCI_BAR0 + 4 * i, 4);
+	key[6] = machine_pci_cfg_read(fm->m, (unsigned)fd->slot, PCI_COMMAND, 2);
+}
+
 /* Find each PCI device's function with the driver's bus scan. */
 static void scan_pci(struct fuzz_machine *fm)
 {
@@ -150,8 +159,15 @@ int fuzz_machine_init(struct fuzz_machine *fm, const char *spec, char *err, size
 	}
 	/* the scan enabled decode and bus mastering: back to just-built */
 	fuzz_machine_reset(fm);
-	for (unsigned i = 0; i < fm->ndevs; i++)
-		dev_regions(fm, &fm->devs[i]);
+	for (unsigned i = 0; i < fm->ndevs; i++) {
+		struct fuzz_dev *fd = &fm->devs[i];
+
+		dev_regions(fm, fd);
+		if (is_pci(fd) && fd->slot >= 0) {
+			pci_key(fm, fd, fd->pci_key0);
+			memcpy(fd->pci_key, fd->pci_key0, sizeof(fd->pci_key));
+		}
+	}
 	return 0;
 }
 
@@ -183,6 +199,7 @@ void fuzz_machine_reset(struct fuzz_machine *fm)
 			struct fuzz_dev *fd = &fm->devs[i];
 
 			fd->pci = fd->tmpl.pci = fd->pci0;
+			memcpy(fd->pci_key, fd->pci_key0, sizeof(fd->pci_key));
 			dev_regions(fm, fd);
 		}
 	}
@@ -483,12 +500,20 @@ static void op_driver_init(struct fuzz_exec *x, struct fuzz_dev *fd, const struc
 	int r;
 
 	if (fm->bars_moved && is_pci(fd) && fd->slot >= 0) {
+		uint32_t key[7];
+
 		/* re-probe the function as a driver would after the guest moved
-		 * BARs (its own slot: a driver probes its own device) */
-		gdrv_pci_probe(&fm->io, (unsigned)fd->slot, &fd->pci);
-		fd->tmpl.pci = fd->pci;
-		if (fd->opened)
-			fd->drv.pci = fd->pci;
+		 * BARs or turned decoding off (its own slot: a driver probes its
+		 * own device); a config write that changed neither leaves the
+		 * last probe's result valid */
+		pci_key(fm, fd, key);
+		if (memcmp(key, fd->pci_key, sizeof(key))) {
+			gdrv_pci_probe(&fm->io, (unsigned)fd->slot, &fd->pci);
+			pci_key(fm, fd, fd->pci_key);
+			fd->tmpl.pci = fd->pci;
+			if (fd->opened)
+				fd->drv.pci = fd->pci;
+		}
 	}
 	d = drv(fm, fd);
 	if (!d) {

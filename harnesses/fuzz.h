@@ -255,6 +255,8 @@ struct fuzz_dev {
 	uint64_t mmio_base;
 	struct gdrv_pci_info pci;  /* where the driver finds it now */
 	struct gdrv_pci_info pci0; /* found by the scan at setup */
+	uint32_t pci_key[7];       /* BAR0-5 and COMMAND when pci was last valid */
+	uint32_t pci_key0[7];      /* the same for pci0, just built */
 	bool found;                /* the driver can open it */
 	struct gdrv_dev tmpl;      /* driver state right after open (header only) */
 	struct gdrv_dev drv;       /* the reference driver, valid once opened */
