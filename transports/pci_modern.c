@@ -42,6 +42,19 @@ static const struct cfield cfields[] = {
 	{ VIRTIO_PCI_COMMON_Q_NDATA, 2, true },
 	{ VIRTIO_PCI_COMMON_Q_RESET, 2, false },
 };
+_Static_assert(VIRTIO_PCI_COMMON_Q_RESET + 2 == VIRTIO_PCI_COMMON_SIZE,
+	       "cfields[] and field_at[] cover the whole common configuration");
+
+/* Index in cfields[] of the field holding each byte of the structure: the
+ * fields cover it without gaps. One load per access instead of a search
+ * (every register access of a modern driver comes through here). */
+static const uint8_t field_at[VIRTIO_PCI_COMMON_SIZE] = {
+	[0 ... 3] = 0,    [4 ... 7] = 1,    [8 ... 11] = 2,   [12 ... 15] = 3,
+	[16 ... 17] = 4,  [18 ... 19] = 5,  [20] = 6,         [21] = 7,
+	[22 ... 23] = 8,  [24 ... 25] = 9,  [26 ... 27] = 10, [28 ... 29] = 11,
+	[30 ... 31] = 12, [32 ... 39] = 13, [40 ... 47] = 14, [48 ... 55] = 15,
+	[56 ... 57] = 16, [58 ... 59] = 17,
+};
 
 /*
  * The field an access at off targets, or NULL (reported DIAG_REG_WIDTH):
@@ -51,23 +64,11 @@ static const struct cfield cfields[] = {
 static const struct cfield *common_field(struct vpci *v, uint64_t off, unsigned size,
 					 const char *what)
 {
-	unsigned lo = 0, hi = RS_ARRAY_SIZE(cfields);
+	if (off < VIRTIO_PCI_COMMON_SIZE) {
+		const struct cfield *c = &cfields[field_at[off]];
 
-	/* cfields[] is sorted by offset: the last field starting at or below off */
-	while (lo < hi) {
-		unsigned mid = lo + (hi - lo) / 2;
-
-		if (cfields[mid].off <= off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo > 0) {
-		const struct cfield *c = &cfields[lo - 1];
-
-		if (off < (uint64_t)c->off + c->width &&
-		    ((off == c->off && size == c->width) ||
-		     (c->width == 8 && size == 4 && (off - c->off) % 4 == 0)))
+		if ((off == c->off && size == c->width) ||
+		    (c->width == 8 && size == 4 && (off - c->off) % 4 == 0))
 			return c;
 	}
 	diag_report(&v->d->log, DIAG_REG_WIDTH,
