@@ -233,8 +233,10 @@ int rs_machine_poll_events(struct machine *m, unsigned max)
 			continue;
 		}
 		struct vdev *d = m->devs[ev.dev];
-		if (d->ops->host_event)
+		if (d->ops->host_event) {
+			d->stats.host_events++;
 			d->ops->host_event(d, &ev);
+		}
 	}
 	return (int)n;
 }

@@ -198,15 +198,18 @@ static void reset_end_input(void *state, struct fuzz_exec *x)
 
 	if (!rm)
 		return;
-	/* Whatever reached the device model leaves a trace here: world inputs
-	 * (host events), status (features, DRIVER_OK), notifies, resets,
+	/* Whatever reached the device model leaves a trace here: host events
+	 * delivered to it, status (features, DRIVER_OK), notifies, resets,
 	 * interrupts, config changes and writes. Register reads alone do not
-	 * count (the driver only read what the device shows). */
+	 * count (the driver only read what the device shows), nor do world
+	 * inputs that never reached it: backend answers, faults and entropy
+	 * are only consulted for requests (notifies), the clock only by a
+	 * model the input reached some other way. */
 	for (unsigned i = 0; i < rm->fm->ndevs; i++) {
 		const struct fuzz_dev *fd = &rm->fm->devs[i];
 		const struct vdev *vd = fd->vd;
 
-		rm->devs[i].touched = o->world_ops || vd->status || vd->stats.notifies ||
+		rm->devs[i].touched = vd->stats.host_events || vd->status || vd->stats.notifies ||
 				      vd->stats.resets || vd->stats.irqs || vd->config_generation ||
 				      (vd->ops->config_size &&
 				       memcmp(vd->config, rm->devs[i].config, vd->ops->config_size));

@@ -128,6 +128,7 @@ struct vdev_stats {
 	uint64_t notifies;     /* queue notifies delivered to the device */
 	uint64_t irqs;         /* interrupts raised */
 	uint64_t resets;
+	uint64_t host_events;  /* host events delivered to its host_event op */
 };
 
 struct vdev {
