@@ -49,11 +49,10 @@ _Static_assert(VIRTIO_PCI_COMMON_Q_RESET + 2 == VIRTIO_PCI_COMMON_SIZE,
  * fields cover it without gaps. One load per access instead of a search
  * (every register access of a modern driver comes through here). */
 static const uint8_t field_at[VIRTIO_PCI_COMMON_SIZE] = {
-	[0 ... 3] = 0,    [4 ... 7] = 1,    [8 ... 11] = 2,   [12 ... 15] = 3,
-	[16 ... 17] = 4,  [18 ... 19] = 5,  [20] = 6,         [21] = 7,
-	[22 ... 23] = 8,  [24 ... 25] = 9,  [26 ... 27] = 10, [28 ... 29] = 11,
-	[30 ... 31] = 12, [32 ... 39] = 13, [40 ... 47] = 14, [48 ... 55] = 15,
-	[56 ... 57] = 16, [58 ... 59] = 17,
+	0,  0,  0,  0,  1,  1,  1,  1,  2,  2,  2,  2,  3,  3,  3,  3,  /* 0x00 */
+	4,  4,  5,  5,  6,  7,  8,  8,  9,  9,  10, 10, 11, 11, 12, 12, /* 0x10 */
+	13, 13, 13, 13, 13, 13, 13, 13, 14, 14, 14, 14, 14, 14, 14, 14, /* 0x20 */
+	15, 15, 15, 15, 15, 15, 15, 15, 16, 16, 17, 17,                 /* 0x30 */
 };
 
 /*
