@@ -101,6 +101,24 @@ static bool in_chain(const struct owatch *w, uint64_t gpa, size_t len, struct dm
 	return false;
 }
 
+/* A used element {id, used} the device wrote (kind: "entry" of a split used
+ * ring, "descriptor" of a packed ring) must be the last completion the
+ * queue made, within that chain's writable bytes. */
+static bool completion_ok(const struct owatch_queue *oq, const struct vq *vq, const char *kind,
+			  uint32_t id, uint32_t used, struct dma_hit *hit)
+{
+	if (oq->last_valid && id == oq->last_id && used == oq->last_len &&
+	    used <= oq->last_write_len)
+		return true;
+	snprintf(hit->ring_msg, sizeof(hit->ring_msg),
+		 "used %s {id %u, len %u} written to q%u, but the last completion "
+		 "was %s{id %u, len %u} of a chain with %u writable bytes",
+		 kind, id, used, vq->qidx, oq->last_valid ? "" : "(none) ", oq->last_id,
+		 oq->last_len, oq->last_write_len);
+	hit->ring_why = hit->ring_msg;
+	return false;
+}
+
 /* A write inside the split used ring of queue q: flags and avail_event take
  * any value; used idx must count the completed chains; a used entry must be
  * the completion just made. Returns true when the write is one the engine
@@ -136,16 +154,7 @@ static bool split_used_ok(const struct owatch_queue *oq, const struct vq *vq, ui
 		}
 		id = rs_le32(data);
 		used = rs_le32(data + 4);
-		if (!oq->last_valid || id != oq->last_id || used != oq->last_len ||
-		    used > oq->last_write_len) {
-			snprintf(hit->ring_msg, sizeof(hit->ring_msg),
-				 "used entry {id %u, len %u} written to q%u, but the last completion "
-				 "was %s{id %u, len %u} of a chain with %u writable bytes",
-				 id, used, vq->qidx, oq->last_valid ? "" : "(none) ", oq->last_id,
-				 oq->last_len, oq->last_write_len);
-			hit->ring_why = hit->ring_msg;
-			return false;
-		}
+		return completion_ok(oq, vq, "entry", id, used, hit);
 	}
 	return true;
 }
@@ -166,17 +175,7 @@ static bool packed_used_ok(const struct owatch_queue *oq, const struct vq *vq, u
 	}
 	used = rs_le32(data);
 	id = rs_le16(data + 4);
-	if (!oq->last_valid || id != oq->last_id || used != oq->last_len ||
-	    used > oq->last_write_len) {
-		snprintf(hit->ring_msg, sizeof(hit->ring_msg),
-			 "used descriptor {id %u, len %u} written to q%u, but the last completion "
-			 "was %s{id %u, len %u} of a chain with %u writable bytes",
-			 id, used, vq->qidx, oq->last_valid ? "" : "(none) ", oq->last_id,
-			 oq->last_len, oq->last_write_len);
-		hit->ring_why = hit->ring_msg;
-		return false;
-	}
-	return true;
+	return completion_ok(oq, vq, "descriptor", id, used, hit);
 }
 
 /* Inside the ring areas of a ready queue, with a value the engine writes?
