@@ -68,20 +68,7 @@ static void test_record_replay(void)
 static enum vmm_stop run_tiny(const uint8_t *code, size_t len, double timeout, bool no_irqchip,
 			      char *why, size_t whylen)
 {
-	static uint8_t buf[8192];
-	struct vmm_opts o = kvm_opts(timeout, no_irqchip);
-	struct machine *m = NULL;
-	struct vmm v;
-
-	o.image = buf;
-	o.image_len = tiny_elf(buf, sizeof buf, code, len, 0);
-	if (vmm_test_run("mem=16M mmio:echo", &o, NULL, &v, &m) == -2)
-		return VMM_STOP_NONE;
-	snprintf(why, whylen, "%s", v.why);
-	enum vmm_stop s = v.stop;
-	vmm_destroy(&v);
-	rs_machine_free(m);
-	return s;
+	return vmm_test_run_tiny(kvm_opts(timeout, no_irqchip), code, len, why, whylen);
 }
 
 static void test_tiny_guests(void)

@@ -130,6 +130,28 @@ static inline int vmm_test_run(const char *spec, const struct vmm_opts *o,
 	return r;
 }
 
+/* Run a tiny guest (code wrapped by tiny_elf) with options o on a machine
+ * with one echo device; returns how the run ended (VMM_STOP_NONE when the
+ * machine could not be set up) and why in why. */
+static inline enum vmm_stop vmm_test_run_tiny(struct vmm_opts o, const uint8_t *code, size_t len,
+					      char *why, size_t whylen)
+{
+	static uint8_t buf[8192];
+	struct machine *m = NULL;
+	struct vmm v;
+	enum vmm_stop s;
+
+	o.image = buf;
+	o.image_len = tiny_elf(buf, sizeof buf, code, len, 0);
+	if (vmm_test_run("mem=16M mmio:echo", &o, NULL, &v, &m) == -2)
+		return VMM_STOP_NONE;
+	snprintf(why, whylen, "%s", v.why);
+	s = v.stop;
+	vmm_destroy(&v);
+	rs_machine_free(m);
+	return s;
+}
+
 /* A temporary file name under TMPDIR (or /tmp), unique per process. */
 static inline void vmm_test_tmp(char *buf, size_t len, const char *what)
 {
