@@ -43,10 +43,8 @@ static void gdrv_split_ring_clear(struct gdrv_vq *vq)
 	gdrv_zero(io, vq->used + SPLIT_RING + (uint64_t)VIRTQ_USED_ELEM_SIZE * vq->num, 2);
 }
 
-int gdrv_ring_alloc(struct gdrv_vq *vq)
+void gdrv_ring_init_state(struct gdrv_vq *vq)
 {
-	struct gdrv_dev *d = vq->dev;
-	const struct gdrv_io *io = d->io;
 	uint16_t num = vq->num;
 
 	/* Bookkeeping: every descriptor (split) or buffer id (packed) free.
@@ -72,7 +70,15 @@ int gdrv_ring_alloc(struct gdrv_vq *vq)
 	vq->kicks_suppressed = 0;
 	vq->cb_disabled = false;
 	vq->broken = false;
+}
 
+int gdrv_ring_alloc(struct gdrv_vq *vq)
+{
+	struct gdrv_dev *d = vq->dev;
+	const struct gdrv_io *io = d->io;
+	uint16_t num = vq->num;
+
+	gdrv_ring_init_state(vq);
 	if (vq->packed) {
 		/* virtio-v1.2 2.8.10, 2.8.11: ring 16-aligned, event
 		 * structures 4-aligned. Zeroed: no descriptor available, both

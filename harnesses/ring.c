@@ -202,20 +202,7 @@ static void drv_queue(struct fuzz_ring *r, const struct vq_config *cfg)
 	dq->desc = cfg->desc;
 	dq->avail = cfg->driver;
 	dq->used = cfg->device;
-	for (unsigned i = 0; i < GDRV_MAX_QSIZE; i++) {
-		dq->next[i] = (uint16_t)(i + 1);
-		dq->chain_len[i] = 0;
-		dq->token[i] = 0;
-		dq->indirect[i] = 0;
-	}
-	dq->free_head = 0;
-	dq->num_free = cfg->num;
-	dq->avail_idx = dq->last_used = dq->kicked_avail = 0;
-	dq->next_avail = dq->next_used = 0;
-	dq->avail_wrap = dq->used_wrap = true;
-	dq->kicks = dq->kicks_suppressed = 0;
-	dq->cb_disabled = false;
-	dq->broken = false;
+	gdrv_ring_init_state(dq);
 }
 
 static void op_setup(struct fuzz_exec *x, struct fuzz_ring *r, const struct fuzz_op *op)

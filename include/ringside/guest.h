@@ -192,6 +192,12 @@ int gdrv_enable_msix(struct gdrv_dev *d, uint64_t addr, uint32_t data_base);
  * the next gdrv_init). */
 int gdrv_setup_vq(struct gdrv_dev *d, unsigned q, uint16_t size);
 
+/* Driver-side bookkeeping of a fresh queue of vq->num (<= GDRV_MAX_QSIZE)
+ * entries: every descriptor or buffer id free, indices 0, both wrap
+ * counters 1, interrupts wanted. gdrv_setup_vq does it; a user that lays
+ * out the rings itself (the ring fuzz target) calls it directly. */
+void gdrv_ring_init_state(struct gdrv_vq *vq);
+
 /* Set DRIVER_OK. */
 void gdrv_driver_ok(struct gdrv_dev *d);
 
