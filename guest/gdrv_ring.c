@@ -49,13 +49,17 @@ void gdrv_ring_init_state(struct gdrv_vq *vq)
 
 	/* Bookkeeping: every descriptor (split) or buffer id (packed) free.
 	 * Only [0, num) is ever used (num <= GDRV_MAX_QSIZE; ids from the
-	 * device are checked against num), so only that much is reset. */
-	for (unsigned i = 0; i < num && i < GDRV_MAX_QSIZE; i++) {
+	 * device are checked against num), so only that much is reset.
+	 * token[] needs none: it is written when a chain is added and read
+	 * only while chain_len[] says the chain is in flight. */
+	if (num > GDRV_MAX_QSIZE)
+		num = GDRV_MAX_QSIZE;
+	for (unsigned i = 0; i < num; i++)
 		vq->next[i] = (uint16_t)(i + 1);
+	for (unsigned i = 0; i < num; i++)
 		vq->chain_len[i] = 0;
-		vq->token[i] = 0;
+	for (unsigned i = 0; i < num; i++)
 		vq->indirect[i] = 0;
-	}
 	vq->free_head = 0;
 	vq->num_free = num;
 	vq->avail_idx = 0;
