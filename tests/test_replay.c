@@ -18,36 +18,9 @@
 #include "check.h"
 #include "ringside/replay.h"
 #include "ringside/ringside.h"
-#include "../replay/inproc.h"
-#include "../replay/replay_priv.h"
+#include "test_replay_util.h"
 
-static char tmpdir[256];
 static struct replay_result res;
-
-static const char *tmp(const char *name)
-{
-	static char buf[8][320];
-	static unsigned n;
-	char *b = buf[n++ % 8];
-
-	snprintf(b, sizeof buf[0], "%s/%s", tmpdir, name);
-	return b;
-}
-
-/* Record an in-process session of spec (NULL: every device) into path. */
-static void record(const char *spec, const char *path, unsigned requests)
-{
-	struct inproc_opts o = { .spec = spec, .requests = requests, .checkpoints = true };
-	struct inproc_result r;
-	char err[300];
-
-	CHECK_EQ(inproc_run(&o, path, &r, err, sizeof err), 0);
-	if (r.failed)
-		fprintf(stderr, "%s: %s\n", spec ? spec : "default", r.failure);
-	CHECK_EQ(r.failed, 0);
-	CHECK(r.events > 0);
-	CHECK(r.sessions > 0);
-}
 
 static const struct replay_opts quiet = { .quiet = true };
 static const struct replay_opts quiet_all = { .quiet = true, .keep_going = true };
@@ -60,15 +33,6 @@ static int replay_list(const struct trace_header *h, const struct rp_list *l, co
 
 	memset(&res, 0, sizeof res);
 	return rp_replay(h, rp_list_events(&c, l, keep), o, &res, sig);
-}
-
-/* Index of the n-th (from 0) event of type t at or after from, or SIZE_MAX. */
-static size_t find(const struct rp_list *l, enum trace_ev t, size_t from, unsigned n)
-{
-	for (size_t i = from; i < l->n; i++)
-		if (l->ev[i].type == t && n-- == 0)
-			return i;
-	return SIZE_MAX;
 }
 
 static void load(const char *path, struct rp_list *l, struct trace_header *h)
@@ -93,7 +57,7 @@ static void test_round_trip_every_device(void)
 	const char *path = tmp("all.trace");
 	uint64_t digest;
 
-	record(NULL, path, 8);
+	record(NULL, path, 8, true);
 	CHECK_EQ(replay_file(path, &quiet, &res), 0);
 	CHECK_EQ(res.divergences, 0);
 	CHECK(res.events > 1000);
@@ -131,7 +95,7 @@ static void test_round_trip_each_transport(void)
 				 !strcmp(rs_devices[i]->name, "scsi") ? ",disk0=1M"
 				 : !strcmp(rs_devices[i]->name, "blk") ? ",size=1M"
 								      : "");
-			record(spec, path, 3);
+			record(spec, path, 3, true);
 			if (replay_file(path, &quiet, &res) != 0)
 				fprintf(stderr, "%s:\n%s%s\n", spec, res.report, res.err.msg);
 			CHECK_EQ(res.divergences, 0);
@@ -153,7 +117,7 @@ static void test_replay_touches_no_host_resource(void)
 	close(fd);
 	snprintf(spec, sizeof spec, "mem=16M pci-modern:blk,file=%s mmio:blk,file=%s,cow", img,
 		 img);
-	record(spec, path, 4);
+	record(spec, path, 4, true);
 	CHECK_EQ(unlink(img), 0);
 	CHECK_EQ(replay_file(path, &quiet, &res), 0);
 	CHECK_EQ(res.divergences, 0);
@@ -163,7 +127,7 @@ static void test_replay_touches_no_host_resource(void)
 	CHECK_EQ(ftruncate(fd, 256 * 1024), 0);
 	close(fd);
 	snprintf(spec, sizeof spec, "mem=16M pci-modern:scsi,disk0=file:%s,cd1=%s", img, img);
-	record(spec, path, 4);
+	record(spec, path, 4, true);
 	CHECK_EQ(unlink(img), 0);
 	CHECK_EQ(replay_file(path, &quiet, &res), 0);
 	CHECK_EQ(res.divergences, 0);
@@ -171,7 +135,7 @@ static void test_replay_touches_no_host_resource(void)
 	fd = posix_openpt(O_RDWR);
 	if (fd >= 0) {
 		close(fd);
-		record("mem=16M pci-modern:console,backend=pty", path, 3);
+		record("mem=16M pci-modern:console,backend=pty", path, 3, true);
 		CHECK_EQ(replay_file(path, &quiet, &res), 0);
 	}
 }
@@ -191,7 +155,7 @@ static void tamper_load(struct tamper *t)
 	if (!done) {
 		record("mem=16M pci-modern:echo mmio-legacy:rng pci-legacy:blk,size=1M "
 		       "pci:vmmci mmio:console",
-		       path, 6);
+		       path, 6, true);
 		done = true;
 	}
 	load(path, &t->l, &t->h);
@@ -1208,13 +1172,8 @@ static void test_inproc_failures(void)
 
 int main(void)
 {
-	const char *base = getenv("TMPDIR");
-
-	snprintf(tmpdir, sizeof tmpdir, "%s/rs_replay_XXXXXX", base ? base : "/tmp");
-	if (!mkdtemp(tmpdir)) {
-		perror("mkdtemp");
+	if (!scratch_open("rs_replay"))
 		return 1;
-	}
 	RUN(test_round_trip_every_device);
 	RUN(test_round_trip_each_transport);
 	RUN(test_replay_touches_no_host_resource);
@@ -1242,12 +1201,6 @@ int main(void)
 	RUN(test_trace_ends_early);
 	RUN(test_stepwise_unfinished);
 	RUN(test_inproc_failures);
-	{
-		char cmd[300];
-
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", tmpdir);
-	}
+	scratch_close();
 	return check_done();
 }

@@ -15,40 +15,10 @@
 #include "check.h"
 #include "fuzz.h"
 #include "ringside/replay.h"
-#include "../replay/inproc.h"
-#include "../replay/replay_priv.h"
+#include "test_replay_util.h"
 
-static char tmpdir[256];
 static struct replay_result res;
 static const struct replay_opts quiet = { .quiet = true };
-
-static const char *tmp(const char *name)
-{
-	static char buf[8][320];
-	static unsigned n;
-	char *b = buf[n++ % 8];
-
-	snprintf(b, sizeof buf[0], "%s/%s", tmpdir, name);
-	return b;
-}
-
-static void record(const char *spec, const char *path, unsigned requests)
-{
-	struct inproc_opts o = { .spec = spec, .requests = requests };
-	struct inproc_result r;
-	char err[300];
-
-	CHECK_EQ(inproc_run(&o, path, &r, err, sizeof err), 0);
-	CHECK_EQ(r.failed, 0);
-}
-
-static size_t find(const struct rp_list *l, enum trace_ev t, unsigned n)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (l->ev[i].type == t && n-- == 0)
-			return i;
-	return SIZE_MAX;
-}
 
 /* A recording of several devices with one read value changed in the middle. */
 static void tampered(const char *path, size_t *at, uint64_t *events)
@@ -58,9 +28,10 @@ static void tampered(const char *path, size_t *at, uint64_t *events)
 	struct trace_error err;
 	const char *base = tmp("base.trace");
 
-	record("mem=16M pci-modern:echo mmio:rng pci-legacy:blk,size=1M mmio-legacy:echo", base, 6);
+	record("mem=16M pci-modern:echo mmio:rng pci-legacy:blk,size=1M mmio-legacy:echo", base, 6,
+	       false);
 	CHECK_EQ(rp_list_load(base, &l, &h, &err), 0);
-	*at = find(&l, TEV_MMIO_READ, 40);
+	*at = find(&l, TEV_MMIO_READ, 0, 40);
 	CHECK(*at != SIZE_MAX);
 	l.ev[*at].value ^= 4;
 	*events = l.n;
@@ -137,7 +108,7 @@ static void test_minimize_refuses(void)
 	struct min_result r;
 	char err[300];
 
-	record("mem=16M mmio:rng", clean, 2);
+	record("mem=16M mmio:rng", clean, 2, false);
 	CHECK_EQ(minimize_file(clean, out, &o, &r, err, sizeof err), -1);
 	CHECK(strstr(err, "without divergence") != NULL);
 	CHECK(access(out, F_OK) != 0);
@@ -199,7 +170,7 @@ static void test_minimize_crash(void)
 	char err[300];
 
 	CHECK_EQ(rp_list_load(in, &l, &h, &terr), 0);
-	cs.event = find(&l, TEV_MMIO_WRITE, 30);
+	cs.event = find(&l, TEV_MMIO_WRITE, 0, 30);
 	CHECK_EQ(minimize_file(in, out, &o, &r, err, sizeof err), 0);
 	CHECK(strstr(r.signature, "signal 6") != NULL);
 	CHECK(strstr(r.signature, "mmio-write") != NULL);
@@ -287,7 +258,7 @@ static void round_trip(const char *name, const char *dev, const char *tr)
 	char spec[512], err[300];
 
 	target_spec(name, dev, tr, spec, sizeof spec);
-	record(spec, trace, 4);
+	record(spec, trace, 4, false);
 	CHECK_EQ(convert_trace_to_ops(trace, ops, &r, err, sizeof err), 0);
 	CHECK(r.ops > 100);
 	CHECK(!strcmp(r.target, name));
@@ -546,13 +517,8 @@ static void test_convert_killed_child(void)
 
 int main(void)
 {
-	const char *base = getenv("TMPDIR");
-
-	snprintf(tmpdir, sizeof tmpdir, "%s/rs_replay_tools_XXXXXX", base ? base : "/tmp");
-	if (!mkdtemp(tmpdir)) {
-		perror("mkdtemp");
+	if (!scratch_open("rs_replay_tools"))
 		return 1;
-	}
 	setenv("RS_FUZZ_ORACLES", "none", 1);
 	RUN(test_minimize_divergence);
 	RUN(test_minimize_refuses);
@@ -563,12 +529,6 @@ int main(void)
 	RUN(test_salvage);
 	RUN(test_convert_crafted);
 	RUN(test_convert_killed_child);
-	{
-		char cmd[300];
-
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", tmpdir);
-	}
+	scratch_close();
 	return check_done();
 }
