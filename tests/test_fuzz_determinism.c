@@ -14,16 +14,14 @@
 
 #include "check.h"
 #include "fuzz.h"
+#include "test_fuzz_util.h"
 
 /* Deterministic generator of small random inputs. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rnd(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return xorshift64(&rng_state);
 }
 
 /* 1..8 records and 0..63 data bytes of noise. */
@@ -37,30 +35,6 @@ static size_t random_input(uint8_t *buf, size_t cap)
 	return n;
 }
 
-struct corpus {
-	uint8_t *buf[512];
-	size_t len[512];
-	unsigned n;
-};
-
-static void keep(void *ctx, const char *name, const uint8_t *buf, size_t len)
-{
-	struct corpus *c = ctx;
-
-	if (c->n == RS_ARRAY_SIZE(c->buf))
-		return;
-	c->buf[c->n] = malloc(len);
-	memcpy(c->buf[c->n], buf, len);
-	c->len[c->n++] = len;
-}
-
-static void corpus_free(struct corpus *c)
-{
-	for (unsigned i = 0; i < c->n; i++)
-		free(c->buf[i]);
-	c->n = 0;
-}
-
 /* Seeds of the target (its device's sessions) plus random inputs. */
 static void make_corpus(struct corpus *c, struct fuzz_harness *h, const struct fuzz_target *t)
 {
@@ -70,7 +44,7 @@ static void make_corpus(struct corpus *c, struct fuzz_harness *h, const struct f
 	memset(&b, 0, sizeof(b));
 	b.set = fuzz_harness_opset(h);
 	b.prefix = -1;
-	b.emit = keep;
+	b.emit = corpus_keep;
 	b.emit_ctx = c;
 	if (t->kind == FUZZ_DEVICE && fuzz_harness_machines(h, &fm, 1) == 1) {
 		b.info = fuzz_device_info(t->device);
@@ -81,7 +55,7 @@ static void make_corpus(struct corpus *c, struct fuzz_harness *h, const struct f
 	while (c->n < 300) {
 		uint8_t in[256];
 
-		keep(c, "random", in, random_input(in, sizeof(in)));
+		corpus_keep(c, "random", in, random_input(in, sizeof(in)));
 	}
 }
 
@@ -97,7 +71,7 @@ static const struct fuzz_target targets[] = {
 
 static void test_same_hash_first_or_later(void)
 {
-	static uint64_t first[512];
+	static uint64_t first[TEST_CORPUS_MAX];
 	uint8_t noise[256];
 	char err[256];
 

@@ -17,6 +17,7 @@
 
 #include "check.h"
 #include "fuzz.h"
+#include "test_fuzz_util.h"
 #include "oracle.h"
 
 #ifndef RS_TEST_SANITIZE
@@ -52,36 +53,7 @@ static uint64_t rng_state = 0x6a09e667f3bcc909ull;
 
 static uint64_t rnd(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
-struct corpus {
-	uint8_t *buf[1024];
-	size_t len[1024];
-	unsigned n;
-};
-
-static void keep(void *ctx, const char *name, const uint8_t *buf, size_t len)
-{
-	struct corpus *c = ctx;
-
-	if (c->n == RS_ARRAY_SIZE(c->buf))
-		return;
-	c->buf[c->n] = malloc(len ? len : 1);
-	if (!c->buf[c->n])
-		return;
-	memcpy(c->buf[c->n], buf, len);
-	c->len[c->n++] = len;
-}
-
-static void corpus_free(struct corpus *c)
-{
-	for (unsigned i = 0; i < c->n; i++)
-		free(c->buf[i]);
-	c->n = 0;
+	return xorshift64(&rng_state);
 }
 
 static struct fuzz_builder builder;
@@ -93,7 +65,7 @@ static struct fuzz_builder *fb_start(struct corpus *c, const char *info)
 	builder.prefix = -1;
 	builder.ndevs = 1;
 	builder.info = info ? fuzz_device_info(info) : NULL;
-	builder.emit = keep;
+	builder.emit = corpus_keep;
 	builder.emit_ctx = c;
 	return &builder;
 }
@@ -147,7 +119,7 @@ static void mutate(struct corpus *c, unsigned n)
 			memcpy(tmp, c->buf[i], len);
 			for (unsigned f = 0; f < flips; f++)
 				tmp[rnd() % len] ^= (uint8_t)(1 + rnd() % 255);
-			keep(c, "mutant", tmp, len);
+			corpus_keep(c, "mutant", tmp, len);
 		}
 	}
 }
@@ -160,7 +132,7 @@ static void noise(struct corpus *c, unsigned n, bool machine_byte)
 
 		for (size_t k = 0; k < len; k++)
 			in[k] = (uint8_t)rnd();
-		keep(c, "noise", in, len);
+		corpus_keep(c, "noise", in, len);
 	}
 }
 
