@@ -232,11 +232,7 @@ int rs_machine_poll_events(struct machine *m, unsigned max)
 				    ev.dev);
 			continue;
 		}
-		struct vdev *d = m->devs[ev.dev];
-		if (d->ops->host_event) {
-			d->stats.host_events++;
-			d->ops->host_event(d, &ev);
-		}
+		vdev_host_event(m->devs[ev.dev], &ev);
 	}
 	return (int)n;
 }

@@ -282,13 +282,60 @@ void vdev_bind_transport(struct vdev *d, const struct vdev_transport_ops *tops, 
 	d->legacy = legacy && !modern;
 }
 
+/*
+ * Calls into the model run with the device as the arena's actor (struct
+ * gm), so the fuzz oracles can tell which device wrote guest memory. The
+ * previous actor comes back after the call: calls nest.
+ */
+static const void *actor_enter(struct vdev *d)
+{
+	const void *prev = d->gm ? d->gm->actor : NULL;
+
+	if (d->gm)
+		d->gm->actor = d;
+	return prev;
+}
+
+static void actor_leave(struct vdev *d, const void *prev)
+{
+	if (d->gm)
+		d->gm->actor = prev;
+}
+
 /* Power-on state again (see vdev_power_on), then the model's own reset. */
 void vdev_reset(struct vdev *d)
 {
 	vdev_power_on(d);
-	if (d->ops->reset)
+	if (d->ops->reset) {
+		const void *prev = actor_enter(d);
+
 		d->ops->reset(d);
+		actor_leave(d, prev);
+	}
 	d->stats.resets++;
+}
+
+void vdev_host_reset(struct vdev *d)
+{
+	if (d->ops->host_reset) {
+		const void *prev = actor_enter(d);
+
+		d->ops->host_reset(d);
+		actor_leave(d, prev);
+	}
+}
+
+bool vdev_host_event(struct vdev *d, const struct world_event *ev)
+{
+	const void *prev;
+
+	if (!d->ops->host_event)
+		return false;
+	d->stats.host_events++;
+	prev = actor_enter(d);
+	d->ops->host_event(d, ev);
+	actor_leave(d, prev);
+	return true;
 }
 
 /* ---- status -------------------------------------------------------------------------- */
@@ -395,8 +442,12 @@ void vdev_set_status(struct vdev *d, uint8_t val)
 				    "DRIVER_OK set without DRIVER (status 0x%02x)", val);
 	}
 	d->status = val;
-	if ((set & VIRTIO_STATUS_DRIVER_OK) && d->ops->driver_ok)
+	if ((set & VIRTIO_STATUS_DRIVER_OK) && d->ops->driver_ok) {
+		const void *prev = actor_enter(d);
+
 		d->ops->driver_ok(d);
+		actor_leave(d, prev);
+	}
 }
 
 /* ---- features ------------------------------------------------------------------------ */
@@ -536,8 +587,12 @@ uint64_t vdev_config_read(struct vdev *d, uint32_t off, unsigned size)
 {
 	if (!vdev_cfg_access(d, off, size, "read"))
 		return 0;
-	if (d->ops->config_read)
+	if (d->ops->config_read) {
+		const void *prev = actor_enter(d);
+
 		d->ops->config_read(d, off, size);
+		actor_leave(d, prev);
+	}
 	return rs_ldn(d->config + off, size);
 }
 
@@ -574,8 +629,13 @@ void vdev_config_write(struct vdev *d, uint32_t off, unsigned size, uint64_t val
 		diag_report(&d->log, DIAG_CONFIG_READONLY,
 			    "config write of %u bytes at 0x%x touches read-only bytes; dropped",
 			    size, off);
-	for (unsigned i = 0; i < ntouched && d->ops->config_write; i++)
-		d->ops->config_write(d, touched[i]->off, touched[i]->size);
+	if (ntouched && d->ops->config_write) {
+		const void *prev = actor_enter(d);
+
+		for (unsigned i = 0; i < ntouched; i++)
+			d->ops->config_write(d, touched[i]->off, touched[i]->size);
+		actor_leave(d, prev);
+	}
 }
 
 /* The device changed its config (virtio-v1.2 2.5.2: the generation changes,
@@ -752,8 +812,12 @@ void vdev_queue_notify(struct vdev *d, unsigned q)
 	if (d->status & (VIRTIO_STATUS_FAILED | VIRTIO_STATUS_NEEDS_RESET))
 		return;
 	d->stats.notifies++;
-	if (d->ops->queue_notify)
+	if (d->ops->queue_notify) {
+		const void *prev = actor_enter(d);
+
 		d->ops->queue_notify(d, q);
+		actor_leave(d, prev);
+	}
 }
 
 /* Used-buffer notification for queue q when the ring says one is due

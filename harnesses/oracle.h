@@ -102,6 +102,10 @@ int owatch_subscribe(struct owatch *w, const struct owatch_ops *ops, void *ctx);
 void owatch_unsubscribe(struct owatch *w, const struct owatch_ops *ops, void *ctx);
 /* The phase phrase for messages ("" while the input's ops run). */
 const char *owatch_phase(const struct owatch *w);
+/* The index of the device whose model code is running (the arena's actor,
+ * struct gm), or -1 outside every device call or for a device the watch
+ * does not know. */
+int owatch_actor(const struct owatch *w);
 
 /* ---- shared helpers ----------------------------------------------------------------- */
 

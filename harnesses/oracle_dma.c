@@ -22,9 +22,10 @@
  * the hostile guest's and never a bug; host-class ones (backend failures)
  * are what the fuzz world injects.
  *
- * Device attribution: the chain view is per device and queue, but the arena
- * tap does not say which device wrote, so a write is accepted when it lands
- * in a writable segment of a chain any device of the machine has in flight.
+ * Device attribution: the device core names the device whose model code is
+ * running (the arena's actor, owatch_actor), and a write must land in that
+ * device's own chains or rings. A write made outside every device call (no
+ * actor: a live backend's callback, say) is accepted in any device's.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -71,25 +72,35 @@ static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 struct dma_hit {
 	const struct owatch_chain *readable;  /* overlaps a readable segment of it */
 	const struct owatch_chain *writable;  /* overlaps (not inside) a writable one */
+	const struct owatch_chain *foreign;   /* inside a writable one of another device */
+	const struct vq_seg *foreign_seg;
 	const struct vq_seg *seg;
 	const char *ring_why;                 /* inside a ring area with a bad value */
 	char ring_msg[160];
 };
 
-/* Inside a writable segment of a chain in flight? Notes near misses in hit. */
-static bool in_chain(const struct owatch *w, uint64_t gpa, size_t len, struct dma_hit *hit)
+/* Inside a writable segment of a chain device dev (-1: any device) has in
+ * flight? Notes near misses, in any device's chains, in hit. */
+static bool in_chain(const struct owatch *w, int dev, uint64_t gpa, size_t len,
+		     struct dma_hit *hit)
 {
 	for (uint32_t i = 0; i < w->nlive; i++) {
 		const struct owatch_chain *ch = w->live[i];
+		bool own = dev < 0 || ch->dev == (unsigned)dev;
 
 		for (uint32_t k = 0; k < ch->nsegs; k++) {
 			const struct vq_seg *s = &ch->segs[k];
 
 			if (!s->len || !overlaps(gpa, len, s->gpa, s->len))
 				continue;
-			if (s->write && within(gpa, len, s->gpa, s->len))
-				return true;
-			if (!s->write && !hit->readable) {
+			if (s->write && within(gpa, len, s->gpa, s->len)) {
+				if (own)
+					return true;
+				if (!hit->foreign) {
+					hit->foreign = ch;
+					hit->foreign_seg = s;
+				}
+			} else if (!s->write && !hit->readable) {
 				hit->readable = ch;
 				hit->seg = s;
 			} else if (s->write && !hit->writable && !hit->readable) {
@@ -178,14 +189,17 @@ static bool packed_used_ok(const struct owatch_queue *oq, const struct vq *vq, u
 	return completion_ok(oq, vq, "descriptor", id, used, hit);
 }
 
-/* Inside the ring areas of a ready queue, with a value the engine writes?
- * Rings of different queues may overlap (the guest places them): one queue
- * that accepts the write is enough. */
-static bool in_ring(const struct owatch *w, uint64_t gpa, const void *data, size_t len,
+/* Inside the ring areas of a ready queue of device dev (-1: any device),
+ * with a value the engine writes? Rings of different queues may overlap
+ * (the guest places them): one queue that accepts the write is enough. */
+static bool in_ring(const struct owatch *w, int dev, uint64_t gpa, const void *data, size_t len,
 		    struct dma_hit *hit)
 {
 	for (unsigned i = 0; i < w->ndevs; i++) {
 		const struct owatch_dev *od = &w->devs[i];
+
+		if (dev >= 0 && i != (unsigned)dev)
+			continue;
 
 		for (unsigned q = 0; q < od->vd->nqueues; q++) {
 			const struct vq *vq = &od->vd->queues[q].vq;
@@ -224,13 +238,23 @@ static void dma_access(void *ctx, struct owatch *w, enum gm_access dir, uint64_t
 	struct dma_machine *mm = ctx;
 	struct fuzz_exec *x = mm->o->x ? mm->o->x : &mm->o->idle;
 	struct dma_hit hit;
-	const char *who = w->ndevs == 1 ? w->devs[0].vd->name : "a device";
+	int dev;
+	const char *who;
 
 	if (dir != GM_ACCESS_WRITE || !len || w->degraded)
 		return;
+	dev = owatch_actor(w);
 	memset(&hit, 0, sizeof(hit));
-	if (in_chain(w, gpa, len, &hit) || in_ring(w, gpa, data, len, &hit))
+	if (in_chain(w, dev, gpa, len, &hit) || in_ring(w, dev, gpa, data, len, &hit))
 		return;
+	who = dev >= 0 ? w->devs[dev].vd->name : w->ndevs == 1 ? w->devs[0].vd->name : "a device";
+	if (hit.foreign)
+		fuzz_bug(x, ORACLE,
+			 "%s wrote %zu byte%s at 0x%" PRIx64 "%s into writable segment "
+			 "0x%" PRIx64 "+%u of chain id %u on q%u of another device, %s",
+			 who, len, plural(len), gpa, owatch_phase(w), hit.foreign_seg->gpa,
+			 hit.foreign_seg->len, hit.foreign->id, hit.foreign->q,
+			 dev_name(w, hit.foreign->dev));
 	if (hit.ring_why)
 		fuzz_bug(x, ORACLE, "%s wrote %zu byte%s at 0x%" PRIx64 " in a ring area%s: %s", who,
 			 len, plural(len), gpa, owatch_phase(w), hit.ring_why);

@@ -291,6 +291,16 @@ const char *owatch_phase(const struct owatch *w)
 	return w->phase ? w->phase : "";
 }
 
+int owatch_actor(const struct owatch *w)
+{
+	const void *actor = w->gm->actor;
+
+	for (unsigned i = 0; actor && i < w->ndevs; i++)
+		if (w->devs[i].vd == actor)
+			return (int)i;
+	return -1;
+}
+
 /* ---- helpers ------------------------------------------------------------------------ */
 
 bool oracle_op_is_register(unsigned code)

@@ -160,12 +160,8 @@ struct outcome {
 	char err[16384];
 };
 
-/* Child: a harness for target t with oracles sel (NULL: all), env (a
- * "NAME=VALUE" or NULL) and one more oracle (or NULL) after them, every
- * input of c run through it. */
-static void run_child_with(const struct fuzz_target *t, const char *sel, const char *env,
-			   const struct fuzz_oracle *extra, const struct corpus *c,
-			   struct outcome *out)
+/* Run fn(arg) in a child process with its stderr captured in out. */
+static void in_child(void (*fn)(const void *arg), const void *arg, struct outcome *out)
 {
 	int fds[2];
 	size_t total = 0;
@@ -181,28 +177,10 @@ static void run_child_with(const struct fuzz_target *t, const char *sel, const c
 	}
 	pid = fork();
 	if (pid == 0) {
-		char err[256];
-		struct fuzz_harness *h;
-
 		dup2(fds[1], 2);
 		close(fds[0]);
 		signal(SIGABRT, child_abort);
-		if (sel)
-			setenv("RS_FUZZ_ORACLES", sel, 1);
-		else
-			unsetenv("RS_FUZZ_ORACLES");
-		if (env)
-			putenv((char *)env);
-		h = fuzz_harness_new(t, err, sizeof(err));
-		if (!h) {
-			fprintf(stderr, "cannot build %s: %s\n", t->name, err);
-			_exit(2);
-		}
-		if (extra && fuzz_harness_add_oracle(h, extra) < 0)
-			_exit(3);
-		for (unsigned i = 0; i < c->n; i++)
-			(void)fuzz_harness_run(h, c->buf[i], c->len[i]);
-		fuzz_harness_free(h);
+		fn(arg);
 		child_profile();
 		_exit(0);
 	}
@@ -211,6 +189,49 @@ static void run_child_with(const struct fuzz_target *t, const char *sel, const c
 		total += (size_t)got;
 	close(fds[0]);
 	CHECK_EQ(waitpid(pid, &out->status, 0), pid);
+}
+
+struct corpus_run {
+	const struct fuzz_target *t;
+	const char *sel, *env;
+	const struct fuzz_oracle *extra;
+	const struct corpus *c;
+};
+
+/* Child: a harness for target t with oracles sel (NULL: all), env (a
+ * "NAME=VALUE" or NULL) and one more oracle (or NULL) after them, every
+ * input of c run through it. */
+static void corpus_run_child(const void *arg)
+{
+	const struct corpus_run *r = arg;
+	char err[256];
+	struct fuzz_harness *h;
+
+	if (r->sel)
+		setenv("RS_FUZZ_ORACLES", r->sel, 1);
+	else
+		unsetenv("RS_FUZZ_ORACLES");
+	if (r->env)
+		putenv((char *)r->env);
+	h = fuzz_harness_new(r->t, err, sizeof(err));
+	if (!h) {
+		fprintf(stderr, "cannot build %s: %s\n", r->t->name, err);
+		_exit(2);
+	}
+	if (r->extra && fuzz_harness_add_oracle(h, r->extra) < 0)
+		_exit(3);
+	for (unsigned i = 0; i < r->c->n; i++)
+		(void)fuzz_harness_run(h, r->c->buf[i], r->c->len[i]);
+	fuzz_harness_free(h);
+}
+
+static void run_child_with(const struct fuzz_target *t, const char *sel, const char *env,
+			   const struct fuzz_oracle *extra, const struct corpus *c,
+			   struct outcome *out)
+{
+	const struct corpus_run r = { t, sel, env, extra, c };
+
+	in_child(corpus_run_child, &r, out);
 }
 
 static void run_child(const struct fuzz_target *t, const char *sel, const char *env,
@@ -1111,6 +1132,71 @@ static void test_vq_observer_batch_drop(void)
 	gm_destroy(&gm);
 }
 
+/* ---- the dma oracle names the device that wrote ------------------------------------ */
+
+/* Child: the machine target with the dma oracle; device 1's queue 0 has a
+ * writable chain in flight (8 bytes at 0x8000, ring_offer), then one byte
+ * is written there with the arena's actor set to *arg: 1 device 1 itself,
+ * 0 nobody (outside every device call), -1 device 0. */
+static void dma_actor_child(const void *arg)
+{
+	const struct fuzz_target t = { "machine", FUZZ_MACHINE, NULL, NULL };
+	struct vq_config cfg = { VQ_SPLIT, 8, 0x1000, 0x2000, 0x3000, 0 };
+	int who = *(const int *)arg;
+	struct fuzz_harness *h;
+	struct fuzz_machine *fm;
+	struct vq_chain c;
+	struct vq *vq;
+	uint16_t avail = 0;
+	uint8_t v = 0xa5;
+	char err[256];
+
+	setenv("RS_FUZZ_ORACLES", "dma", 1);
+	h = fuzz_harness_new(&t, err, sizeof(err));
+	if (!h || fuzz_harness_machines(h, &fm, 1) != 1 || fm->ndevs < 2 ||
+	    !fm->devs[1].vd->nqueues) {
+		fprintf(stderr, "no machine with two devices: %s\n", h ? "" : err);
+		_exit(2);
+	}
+	vq = &fm->devs[1].vd->queues[0].vq;
+	if (vq_setup(vq, &cfg) != 0)
+		_exit(3);
+	ring_offer(&fm->m->gm, 1, &avail);
+	if (vq_pop(vq, &c) != 1)
+		_exit(4);
+	fm->m->gm.actor = who > 0 ? (const void *)fm->devs[1].vd :
+			  who < 0 ? (const void *)fm->devs[0].vd : NULL;
+	(void)gm_write(&fm->m->gm, 0x8000 + 3, &v, 1);
+	fm->m->gm.actor = NULL;
+	vq_chain_release(&c);
+	vq_reset(vq);
+	fuzz_harness_free(h);
+}
+
+/* The dma oracle holds a device-side write to the device whose model code
+ * made it (the arena's actor, which the device core sets): into that
+ * device's chain in flight it is fine, into another device's it is a bug; a
+ * write made outside every device call may land in any device's chain. */
+static void test_dma_names_the_writer(void)
+{
+	static const int own = 1, nobody = 0, other = -1;
+	struct outcome o;
+
+	in_child(dma_actor_child, &own, &o);
+	CHECK(exited_clean(&o));
+	show("own chain", &o);
+	in_child(dma_actor_child, &nobody, &o);
+	CHECK(exited_clean(&o));
+	show("no actor", &o);
+	in_child(dma_actor_child, &other, &o);
+	CHECK(aborted(&o));
+	CHECK(strstr(o.err, "BUG found by oracle 'dma'") != NULL);
+	CHECK(strstr(o.err, "into writable segment 0x8000+8 of chain id 0 on q0 of another "
+			    "device") != NULL);
+	if (!aborted(&o))
+		show("other device", &o);
+}
+
 /* ---- the canary table and the sanitizers -------------------------------------------- */
 
 /* Every model a machine can name has a canary (a device that lands must
@@ -1224,6 +1310,7 @@ int main(void)
 	RUN(test_canary_runner);
 	RUN(test_selection_names);
 	RUN(test_watch_chains_a_tap);
+	RUN(test_dma_names_the_writer);
 	RUN(test_sanitizers);
 	return check_done();
 }

@@ -508,8 +508,7 @@ static int vmmio_reset(void *ctx)
 	for (unsigned i = 0; i < t->nalign; i++)
 		t->align[i] = VMMIO_QUEUE_ALIGN;
 	t->shm_sel = 0;
-	if (t->d->ops->host_reset)
-		t->d->ops->host_reset(t->d);
+	vdev_host_reset(t->d);
 	vdev_reset(t->d);
 	t->d->legacy = t->version == 1;
 	diag_clear(&t->d->log);

@@ -109,8 +109,7 @@ static int vpci_reset(void *ctx)
 
 	if (v->pf.reset_pending)
 		return pci_func_reset_finish(&v->pf);
-	if (v->d->ops->host_reset)
-		v->d->ops->host_reset(v->d);
+	vdev_host_reset(v->d);
 	vdev_reset(v->d);
 	diag_clear(&v->d->log);
 	memset(&v->d->stats, 0, sizeof(v->d->stats));

@@ -104,6 +104,10 @@ struct gm {
 	bool track_dirty;
 	struct diag_log *log;          /* where faults are reported; may be NULL */
 	struct gm_stats stats;
+	/* The device whose model code is running (a struct vdev *), set by
+	 * the device core around every call into a model and NULL between
+	 * them, so a tap can tell which device made a device-side access. */
+	const void *actor;
 };
 
 /* Initialise an empty arena with the plain source, dirty tracking on. */

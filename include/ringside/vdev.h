@@ -197,6 +197,13 @@ void vdev_bind_transport(struct vdev *d, const struct vdev_transport_ops *tops, 
  * true only on a legacy-only transport. Stats and the log are kept. */
 void vdev_reset(struct vdev *d);
 
+/* ops->host_reset, if the model has one (machine and transport resets). */
+void vdev_host_reset(struct vdev *d);
+
+/* Deliver a host event to ops->host_event (counted in stats.host_events);
+ * false when the model takes none. */
+bool vdev_host_event(struct vdev *d, const struct world_event *ev);
+
 /* Status register (virtio-v1.2 2.1, 3.1.1). Writing 0 resets. Rules:
  * clearing a bit is ignored (DIAG_STATUS_CLEAR); NEEDS_RESET is device-owned
  * (DIAG_STATUS_NEEDS_RESET); DRIVER needs ACKNOWLEDGE, FEATURES_OK needs
