@@ -88,20 +88,37 @@ unsigned fuzz_machine_specs(char specs[][512], unsigned max)
 
 /* ---- oracles ------------------------------------------------------------------------ */
 
+/* The next item of the comma list at *p: [*item, *item + *n), and *p moves
+ * past it. false at the end of the list (or for a NULL one). */
+static bool list_next(const char **p, const char **item, size_t *n)
+{
+	const char *e;
+
+	if (!*p || !**p)
+		return false;
+	e = strchr(*p, ',');
+	*item = *p;
+	*n = e ? (size_t)(e - *p) : strlen(*p);
+	*p += *n + (e ? 1 : 0);
+	return true;
+}
+
+/* Item [item, item + n) is the word w. */
+static bool item_is(const char *item, size_t n, const char *w)
+{
+	return strlen(w) == n && strncmp(item, w, n) == 0;
+}
+
 bool fuzz_oracle_selected(const char *sel, const char *name)
 {
-	size_t len = strlen(name);
+	const char *item;
+	size_t n;
 
 	if (!sel || !*sel || strcmp(sel, "all") == 0)
 		return true;
-	for (const char *p = sel; *p;) {
-		const char *e = strchr(p, ',');
-		size_t n = e ? (size_t)(e - p) : strlen(p);
-
-		if (n == len && strncmp(p, name, n) == 0)
+	while (list_next(&sel, &item, &n))
+		if (item_is(item, n, name))
 			return true;
-		p += n + (e ? 1 : 0);
-	}
 	return false;
 }
 
@@ -110,17 +127,18 @@ bool fuzz_oracle_selected(const char *sel, const char *name)
 static int oracle_selection_check(const struct fuzz_oracle *const *table, const char *sel,
 				  char *err, size_t errlen)
 {
-	for (const char *p = sel; p && *p;) {
-		const char *e = strchr(p, ',');
-		size_t n = e ? (size_t)(e - p) : strlen(p);
-		bool known = (n == 3 && !strncmp(p, "all", 3)) || (n == 4 && !strncmp(p, "none", 4));
+	const char *item;
+	size_t n;
+
+	while (list_next(&sel, &item, &n)) {
+		bool known = item_is(item, n, "all") || item_is(item, n, "none");
 
 		for (unsigned i = 0; table[i] && !known; i++)
-			known = strlen(table[i]->name) == n && !strncmp(p, table[i]->name, n);
+			known = item_is(item, n, table[i]->name);
 		if (!known) {
 			size_t used = (size_t)snprintf(err, errlen,
 						       "RS_FUZZ_ORACLES: unknown oracle '%.*s' (known:",
-						       (int)RS_MIN(n, (size_t)32), p);
+						       (int)RS_MIN(n, (size_t)32), item);
 
 			for (unsigned i = 0; table[i] && used < errlen; i++)
 				used += (size_t)snprintf(err + used, errlen - used, i ? ", %s" : " %s",
@@ -129,7 +147,6 @@ static int oracle_selection_check(const struct fuzz_oracle *const *table, const 
 				snprintf(err + used, errlen - used, ", all, none)");
 			return -EINVAL;
 		}
-		p += n + (e ? 1 : 0);
 	}
 	return 0;
 }
