@@ -293,11 +293,11 @@ const char *owatch_phase(const struct owatch *w)
 
 int owatch_actor(const struct owatch *w)
 {
-	const void *actor = w->gm->actor;
+	/* the machine's device i is the watch's device i (vdev.index) */
+	const struct vdev *vd = w->gm->actor;
 
-	for (unsigned i = 0; actor && i < w->ndevs; i++)
-		if (w->devs[i].vd == actor)
-			return (int)i;
+	if (vd && vd->index < w->ndevs && w->devs[vd->index].vd == vd)
+		return (int)vd->index;
 	return -1;
 }
 
